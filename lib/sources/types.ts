@@ -1,0 +1,34 @@
+// What a source shard is, independent of where it lives (local disk or the Hugging Face Hub).
+// Format readers only see a ShardRef, so a Hub shard and a local file are read by the same code.
+import type { Readable } from 'node:stream';
+import type { AsyncBuffer } from 'hyparquet';
+
+/** One input file: a local path or a remote object, opened lazily. */
+export interface ShardRef {
+  /** Shown in errors and progress: a path or an `hf://` URL. */
+  name: string;
+  /** Size in bytes, when known without opening it. */
+  size?: number;
+  /** The whole file as a byte stream (JSONL, JSON, compressed). */
+  openStream(): Promise<Readable>;
+  /** Random access for formats that need it (Parquet: footer first, then row groups by range). */
+  openBuffer(): Promise<AsyncBuffer>;
+}
+
+/** Options that say how records become documents. */
+export interface RecordOptions {
+  /** Field that holds the text (default `text`). */
+  textField: string;
+  /** Field that holds the id (default `id`); records without one get `FILE:ROW`. */
+  idField: string;
+  /** `fail` (default) stops at the first malformed record; `skip` counts it and goes on. */
+  onError: 'fail' | 'skip';
+}
+
+/** Counters a source updates as it reads (shown in progress and the summary). */
+export interface SourceStats {
+  files: number;
+  documents: number;
+  bytes: number;
+  skipped: number;
+}

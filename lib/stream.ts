@@ -1,0 +1,72 @@
+// Highland interop: async iterables and Node streams in and out, bounded concurrent maps, draining.
+// highland 2.13 cannot consume an async iterable directly (DEPENDENCIES.md), so everything goes through here.
+import type { Readable } from 'node:stream';
+import _ from 'highland';
+import type { Stage } from './types.js';
+
+/** A lazy highland stream that pulls one value from `iterable` each time downstream asks for one. */
+export function fromAsyncIterable<T>(iterable: AsyncIterable<T> | Iterable<T>): Highland.Stream<T> {
+  const iterator =
+    Symbol.asyncIterator in iterable
+      ? (iterable as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : (iterable as Iterable<T>)[Symbol.iterator]();
+  return _<T>((push, next) => {
+    Promise.resolve(iterator.next()).then(
+      (result) => {
+        if (result.done) {
+          push(null, _.nil);
+        } else {
+          push(null, result.value);
+          next();
+        }
+      },
+      (error: unknown) => {
+        push(error instanceof Error ? error : new Error(String(error)));
+        push(null, _.nil);
+      },
+    );
+  });
+}
+
+/** Pulls a highland stream as an async iterable; an error in the stream is thrown from the loop. */
+export async function* toAsyncIterable<T>(stream: Highland.Stream<T>): AsyncGenerator<T> {
+  try {
+    while (true) {
+      const value = await new Promise<T | Highland.Nil>((resolve, reject) => {
+        stream.pull((error, item) => (error ? reject(error) : resolve(item as T | Highland.Nil)));
+      });
+      if (_.isNil(value)) return;
+      yield value as T;
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** A highland stream over a Node Readable (its backpressure is kept). */
+export function fromNodeReadable<T>(readable: Readable): Highland.Stream<T> {
+  return _<T>(readable);
+}
+
+/** A Node Readable over a highland stream, e.g. to pipe bytes into process.stdout. */
+export function toNodeReadable<T>(stream: Highland.Stream<T>, objectMode = true): Readable {
+  return stream.toNodeStream({ objectMode }) as Readable;
+}
+
+/** At most `limit` calls of `fn` in flight; results come out in completion order. */
+export function mapUnordered<A, B>(limit: number, fn: (item: A) => Promise<B>): Stage<A, B> {
+  return (input) => input.map((item) => _(fn(item))).mergeWithLimit(limit);
+}
+
+/** At most `limit` calls of `fn` in flight; results come out in input order. */
+export function mapOrdered<A, B>(limit: number, fn: (item: A) => Promise<B>): Stage<A, B> {
+  return (input) => input.map((item) => _(fn(item))).parallel(limit);
+}
+
+/** Consumes a stream to the end; rejects with its first error. */
+export function drain<T>(stream: Highland.Stream<T>, onItem?: (item: T) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tapped = onItem ? stream.doto(onItem) : stream;
+    tapped.stopOnError(reject).done(resolve);
+  });
+}

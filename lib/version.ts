@@ -1,0 +1,48 @@
+// The package's own version and the versions of the libraries that shape its output (for megadocs.json).
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** Our package.json: one level up from lib/ in the sources, two from dist/lib/ when built. */
+function ownPackageVersion(): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (pkg.name === 'megadocs') return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
+
+function dependencyVersion(name: string): string {
+  try {
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const VERSION: string = ownPackageVersion();
+
+/** Versions recorded in megadocs.json so a run can be reproduced. */
+export function dependencyVersions(): Record<string, string> {
+  const names = [
+    'gpt-tokenizer',
+    'highland',
+    'undici',
+    'zstd-codec',
+    'fzstd',
+    'hyparquet',
+    '@huggingface/hub',
+  ];
+  return Object.fromEntries([
+    ['node', process.version],
+    ...names.map((name) => [name, dependencyVersion(name)]),
+  ]);
+}

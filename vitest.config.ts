@@ -1,0 +1,10 @@
+// vitest settings: tests run against the TypeScript sources; CLI tests spawn the built bin in dist/.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
