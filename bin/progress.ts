@@ -1,0 +1,99 @@
+// Progress on stderr: one live line per stage (cli-progress) while a TTY is attached and --quiet is off,
+// and a closing summary. Nothing is drawn when stderr is not a TTY, so logs and pipes stay clean.
+import cliProgress from 'cli-progress';
+
+export interface ProgressOptions {
+  quiet?: boolean;
+  stream?: NodeJS.WriteStream;
+}
+
+/** One live line; `render` is called with the line's latest values on every redraw. */
+export interface ProgressLine {
+  update(values: Record<string, number | string>): void;
+}
+
+export class ProgressDisplay {
+  private readonly bars?: cliProgress.MultiBar;
+  private readonly stream: NodeJS.WriteStream;
+  readonly startedAt = Date.now();
+
+  constructor(private readonly options: ProgressOptions = {}) {
+    this.stream = options.stream ?? process.stderr;
+    if (!options.quiet && this.stream.isTTY) {
+      this.bars = new cliProgress.MultiBar({
+        stream: this.stream,
+        format: (_options, _params, payload: { text?: string }) => payload.text ?? '',
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+      });
+    }
+  }
+
+  /** Adds a line; `render` turns the values into the text shown (e.g. `tokenize  1.2M tok  800k tok/s`). */
+  line(render: (values: Record<string, number | string>, elapsedSeconds: number) => string): ProgressLine {
+    const bar = this.bars?.create(1, 0, { text: '' });
+    return {
+      update: (values) => {
+        bar?.update(0, { text: render(values, (Date.now() - this.startedAt) / 1000) });
+      },
+    };
+  }
+
+  /** A message between redraws (warnings): printed above the live lines, or plainly when no bar is shown. */
+  log(message: string): void {
+    if (this.options.quiet) return;
+    if (this.bars) this.bars.log(`${message}\n`);
+    else this.stream.write(`${message}\n`);
+  }
+
+  stop(): void {
+    this.bars?.stop();
+  }
+
+  /** The closing summary on stderr (skipped with --quiet): aligned `label  value` rows. */
+  summary(title: string, rows: Array<[string, string]>): void {
+    this.stop();
+    if (this.options.quiet) return;
+    const width = Math.max(...rows.map(([label]) => label.length));
+    const body = rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n');
+    this.stream.write(`${title}\n${body}\n`);
+  }
+}
+
+const UNITS = ['', 'k', 'M', 'G', 'T'];
+
+/** 1234567 -> "1.23M". */
+export function formatCount(value: number): string {
+  let scaled = value;
+  let unit = 0;
+  while (Math.abs(scaled) >= 1000 && unit < UNITS.length - 1) {
+    scaled /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? String(Math.round(scaled)) : `${scaled.toFixed(scaled < 10 ? 2 : 1)}${UNITS[unit]}`;
+}
+
+/** 1536000 -> "1.5 MB". */
+export function formatBytes(bytes: number): string {
+  return `${formatCount(bytes)}B`.replace(/([0-9])([kMGT]?B)$/, '$1 $2');
+}
+
+/** Seconds -> "1h02m", "3m05s", "12.3s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** Items per second, guarding against a zero elapsed time. */
+export function rate(count: number, elapsedSeconds: number): number {
+  return elapsedSeconds > 0 ? count / elapsedSeconds : 0;
+}
+
+/** Estimated seconds left, or Infinity when the rate is unknown. */
+export function eta(done: number, total: number, perSecond: number): number {
+  return perSecond > 0 ? Math.max(0, total - done) / perSecond : Number.POSITIVE_INFINITY;
+}

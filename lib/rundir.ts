@@ -1,0 +1,159 @@
+// The run directory (`--out DIR`): refuses to clobber, continues an unfinished run of the same config,
+// and keeps megadocs.json (resolved options, versions, status, stats) up to date, always atomically.
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MegadocsError } from './errors.js';
+import { dependencyVersions, VERSION } from './version.js';
+
+export const MANIFEST_FILE = 'megadocs.json';
+export const STATE_DIR = 'state';
+
+export type RunStatus = 'running' | 'complete' | 'failed' | 'interrupted';
+
+export interface RunManifest {
+  megadocs: string;
+  command: string;
+  status: RunStatus;
+  /** sha256 of the options that decide the output; a rerun must match it to continue. */
+  configHash: string;
+  options: Record<string, unknown>;
+  versions: Record<string, string>;
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+  stats?: Record<string, unknown>;
+}
+
+export interface OpenRunDirOptions {
+  dir: string;
+  command: string;
+  /** Every resolved option, recorded in megadocs.json. */
+  options: Record<string, unknown>;
+  /** The options that decide the output bytes (default: all of `options`). */
+  identity?: Record<string, unknown>;
+  /** Empty a non-empty directory first. */
+  overwrite?: boolean;
+}
+
+/** JSON with sorted keys, so the hash does not depend on the order options were set in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b)))
+      : item,
+  );
+}
+
+export function hashConfig(identity: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}`;
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(temp, path);
+}
+
+async function readManifest(dir: string): Promise<RunManifest | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as RunManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new MegadocsError('IO', `cannot read the output directory (${(error as Error).message})`, {
+      where: dir,
+    });
+  }
+}
+
+/** Removes everything in `dir` except the names in `keep`. */
+async function clearDir(dir: string, keep: string[] = []): Promise<void> {
+  for (const name of await listDir(dir)) {
+    if (!keep.includes(name)) await rm(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/** An open run directory. `resuming` is true when an unfinished run of the same config is continued. */
+export class RunDir {
+  readonly stateDir: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly resuming: boolean,
+    private manifest: RunManifest,
+  ) {
+    this.stateDir = join(dir, STATE_DIR);
+  }
+
+  static async open(options: OpenRunDirOptions): Promise<RunDir> {
+    const { dir, command } = options;
+    const configHash = hashConfig(options.identity ?? options.options);
+    const entries = await listDir(dir);
+    let resuming = false;
+    if (entries.length > 0 && options.overwrite) {
+      await clearDir(dir);
+    } else if (entries.length > 0) {
+      const previous = await readManifest(dir);
+      if (!previous) {
+        throw new MegadocsError('OUTPUT_EXISTS', 'the output directory is not empty', {
+          where: dir,
+          hint: 'Pass --overwrite to replace its contents, or choose another --out',
+        });
+      }
+      if (previous.command !== command || previous.configHash !== configHash) {
+        throw new MegadocsError(
+          'OUTPUT_EXISTS',
+          `the output directory holds a \`megadocs ${previous.command}\` run with different options`,
+          { where: dir, hint: 'Rerun with the same options to continue it, pass --overwrite, or choose another --out' },
+        );
+      }
+      if (previous.status === 'complete') {
+        throw new MegadocsError('OUTPUT_EXISTS', 'the output directory already holds this complete run', {
+          where: dir,
+          hint: 'Pass --overwrite to run it again, or choose another --out',
+        });
+      }
+      // Same command and options, unfinished: keep the journal, redo the dataset files.
+      await clearDir(dir, [STATE_DIR, MANIFEST_FILE]);
+      resuming = true;
+    }
+    await mkdir(join(dir, STATE_DIR), { recursive: true });
+    const manifest: RunManifest = {
+      megadocs: VERSION,
+      command,
+      status: 'running',
+      configHash,
+      options: options.options,
+      versions: dependencyVersions(),
+      startedAt: new Date().toISOString(),
+    };
+    const runDir = new RunDir(dir, resuming, manifest);
+    await runDir.save();
+    return runDir;
+  }
+
+  /** Marks the run complete with its final stats (written after the dataset's own index). */
+  async complete(stats: Record<string, unknown>): Promise<void> {
+    this.manifest = { ...this.manifest, status: 'complete', stats, finishedAt: new Date().toISOString() };
+    await this.save();
+  }
+
+  /** Records why the run stopped; a rerun of the same command continues it. */
+  async stop(status: 'failed' | 'interrupted', error?: unknown, stats?: Record<string, unknown>): Promise<void> {
+    const message = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+    this.manifest = { ...this.manifest, status, error: message, stats, finishedAt: new Date().toISOString() };
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    await writeJsonAtomic(join(this.dir, MANIFEST_FILE), this.manifest);
+  }
+}
