@@ -2,6 +2,7 @@
 // Format readers only see a ShardRef, so a Hub shard and a local file are read by the same code.
 import type { Readable } from 'node:stream';
 import type { AsyncBuffer } from 'hyparquet';
+import type { MegadocsError } from '../errors.js';
 
 /** One input file: a local path or a remote object, opened lazily. */
 export interface ShardRef {
@@ -32,3 +33,16 @@ export interface SourceStats {
   bytes: number;
   skipped: number;
 }
+
+/** One record as a format reader yields it, before it becomes a Doc. */
+export interface SourceRecord {
+  /** The parsed record: an object for JSON formats and Parquet rows. */
+  value: unknown;
+  /** 0-based index of the record in its file (malformed records count too, so ids stay stable). */
+  row: number;
+  /** 1-based line where the record starts, for text formats. */
+  line?: number;
+}
+
+/** What a format reader calls for a record it cannot use: throws under `fail`, counts it under `skip`. */
+export type RejectRecord = (error: MegadocsError) => void;

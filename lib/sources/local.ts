@@ -1,0 +1,138 @@
+// Local inputs: a file, a directory (walked recursively) or a glob, expanded into sorted ShardRefs.
+// A local ShardRef opens the file only when a reader asks, as a stream or as ranged reads for Parquet.
+import { type Dirent, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { AsyncBuffer } from 'hyparquet';
+import { glob, isDynamicPattern } from 'tinyglobby';
+import { MegadocsError, messageOf } from '../errors.js';
+import { formatOf, requireFormat, SUPPORTED_EXTENSIONS } from './formats/detect.js';
+import type { ShardRef } from './types.js';
+
+/** Read size for byte streams: large enough that per-chunk work is noise next to parsing. */
+const STREAM_CHUNK = 1 << 18;
+
+export interface ExpandOptions {
+  /** Told about each file a directory or glob held that has no supported format (it is left out). */
+  onSkipped?: (file: string) => void;
+}
+
+/** A ShardRef for one local file; `name` is the path as given. */
+export function localShard(file: string, size?: number): ShardRef {
+  return {
+    name: file,
+    size,
+    async openStream(): Promise<Readable> {
+      const handle = await openFile(file);
+      return handle.createReadStream({ highWaterMark: STREAM_CHUNK });
+    },
+    async openBuffer(): Promise<AsyncBuffer> {
+      const { size: byteLength } = await statFile(file);
+      return { byteLength, slice: (start, end) => readRange(file, start, end ?? byteLength) };
+    },
+  };
+}
+
+/**
+ * The shards of one local input: the file itself, every supported file under a directory (recursively),
+ * or every supported file a glob matches, sorted by path. An input that yields no shard is an error.
+ */
+export async function expandLocalInput(input: string, options: ExpandOptions = {}): Promise<ShardRef[]> {
+  const stats = await fs.stat(input).catch(() => undefined);
+  if (stats?.isFile()) {
+    requireFormat(input);
+    return [localShard(input, stats.size)];
+  }
+  const files = stats?.isDirectory()
+    ? await walkDirectory(input)
+    : isDynamicPattern(input)
+      ? await glob(input, { onlyFiles: true, absolute: path.isAbsolute(input), expandDirectories: false })
+      : undefined;
+  if (files === undefined) {
+    throw new MegadocsError('BAD_INPUT', 'no such file, directory or glob match', {
+      where: input,
+      hint: 'Check the path (relative paths are resolved from the current directory)',
+    });
+  }
+  const supported = selectSupported(input, files.sort(byCodePoint), options);
+  return Promise.all(supported.map(async (file) => localShard(file, (await statFile(file)).size)));
+}
+
+function selectSupported(input: string, files: string[], options: ExpandOptions): string[] {
+  const supported = files.filter((file) => formatOf(file) !== undefined);
+  for (const file of files) if (formatOf(file) === undefined) options.onSkipped?.(file);
+  if (supported.length > 0) return supported;
+  const seen =
+    files.length === 0 ? 'it matches no file' : `it holds only unsupported files (${listSome(files)})`;
+  throw new MegadocsError('BAD_INPUT', `no input files: ${seen}`, {
+    where: input,
+    hint: `Supported extensions: ${SUPPORTED_EXTENSIONS}`,
+  });
+}
+
+/** Every file below `dir`, joined onto `dir` as given (hidden entries are left out, like globs do). */
+async function walkDirectory(dir: string): Promise<string[]> {
+  const entries: Dirent[] = await fs.readdir(dir, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const child = path.join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await walkDirectory(child)));
+    else if (entry.isFile() || (entry.isSymbolicLink() && (await statFile(child)).isFile()))
+      files.push(child);
+  }
+  return files;
+}
+
+async function readRange(file: string, start: number, end: number): Promise<ArrayBuffer> {
+  const length = Math.max(0, end - start);
+  const bytes = new Uint8Array(length);
+  const handle = await openFile(file);
+  try {
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(bytes, filled, length - filled, start + filled);
+      if (bytesRead === 0)
+        throw ioError(file, new Error(`file ended at byte ${start + filled}, expected ${end}`));
+      filled += bytesRead;
+    }
+    return bytes.buffer;
+  } catch (error) {
+    throw error instanceof MegadocsError ? error : ioError(file, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function openFile(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (error) {
+    throw ioError(file, error);
+  }
+}
+
+async function statFile(file: string): Promise<Stats> {
+  try {
+    return await fs.stat(file);
+  } catch (error) {
+    throw ioError(file, error);
+  }
+}
+
+function ioError(file: string, error: unknown): MegadocsError {
+  return new MegadocsError('IO', `cannot read the file (${messageOf(error)})`, {
+    where: file,
+    hint: 'Check that the file exists and is readable',
+    cause: error,
+  });
+}
+
+function listSome(files: string[]): string {
+  const shown = files.slice(0, 5).join(', ');
+  return files.length > 5 ? `${shown} and ${files.length - 5} more` : shown;
+}
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
