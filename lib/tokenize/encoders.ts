@@ -1,0 +1,180 @@
+// Text <-> token ids for the named encodings (o200k_base, cl100k_base, r50k_base, tiktoken:PATH for Llama 3),
+// on gpt-tokenizer's byte-pair core, with two fixes that make the ids equal OpenAI tiktoken's.
+import { BytePairEncodingCore, type RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
+import {
+  CL100K_TOKEN_SPLIT_REGEX,
+  O200K_TOKEN_SPLIT_REGEX,
+  R50K_TOKEN_SPLIT_REGEX,
+} from 'gpt-tokenizer/encodingParams/constants';
+import { MegadocsError } from '../errors.js';
+import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
+
+export interface Encoder {
+  /** The spec it was loaded from. */
+  name: string;
+  /** Largest id + 1, special tokens included: uint16 storage fits when it is at most 65,536. */
+  vocabSize: number;
+  eosId: number;
+  bosId?: number;
+  /** Plain text: special-token strings such as `<|endoftext|>` are encoded as ordinary text; never throws. */
+  encode(text: string): number[];
+  decode(ids: ArrayLike<number>): string;
+}
+
+export const DEFAULT_TOKENIZER = 'o200k_base';
+export const TOKENIZER_NAMES = ['o200k_base', 'cl100k_base', 'r50k_base'] as const;
+const TIKTOKEN_PREFIX = 'tiktoken:';
+const END_OF_TEXT = '<|endoftext|>';
+
+interface EncodingParts {
+  ranks: RawBytePairRanks;
+  splitRegex: RegExp;
+  specialTokens: Map<string, number>;
+  eos: string;
+  bos?: string;
+}
+
+/** Loads an encoder; rejects with a MegadocsError naming the accepted specs when `spec` is none of them. */
+export async function loadEncoder(spec: string): Promise<Encoder> {
+  return buildEncoder(spec, await loadParts(spec));
+}
+
+/** Throws unless `spec` names a known encoding or has the `tiktoken:PATH` form (the file is read later). */
+export function checkTokenizerSpec(spec: string): void {
+  if ((TOKENIZER_NAMES as readonly string[]).includes(spec)) return;
+  if (spec.startsWith(TIKTOKEN_PREFIX) && spec.length > TIKTOKEN_PREFIX.length) return;
+  throw new MegadocsError('BAD_OPTION', `unknown tokenizer ${JSON.stringify(spec)}`, {
+    where: 'tokenizer',
+    hint: `Use one of ${TOKENIZER_NAMES.join(', ')} (default ${DEFAULT_TOKENIZER}), or tiktoken:PATH for a Llama 3 tiktoken rank file`,
+  });
+}
+
+async function loadParts(spec: string): Promise<EncodingParts> {
+  checkTokenizerSpec(spec);
+  switch (spec) {
+    case 'o200k_base':
+      return openAiParts(
+        (await import('gpt-tokenizer/bpeRanks/o200k_base')).default,
+        O200K_TOKEN_SPLIT_REGEX,
+        (await import('gpt-tokenizer/encodingParams/o200k_base')).createO200KSpecialTokenMap(),
+      );
+    case 'cl100k_base': {
+      const ranks = (await import('gpt-tokenizer/bpeRanks/cl100k_base')).default;
+      const { Cl100KBase } = await import('gpt-tokenizer/encodingParams/cl100k_base');
+      return openAiParts(ranks, CL100K_TOKEN_SPLIT_REGEX, Cl100KBase(ranks).specialTokensEncoder);
+    }
+    case 'r50k_base': {
+      const ranks = (await import('gpt-tokenizer/bpeRanks/r50k_base')).default;
+      const { R50KBase } = await import('gpt-tokenizer/encodingParams/r50k_base');
+      return openAiParts(ranks, R50K_TOKEN_SPLIT_REGEX, R50KBase(ranks).specialTokensEncoder);
+    }
+  }
+  const file = await readTiktokenFile(spec.slice(TIKTOKEN_PREFIX.length));
+  return {
+    ranks: file.ranks,
+    splitRegex: CL100K_TOKEN_SPLIT_REGEX,
+    specialTokens: file.specialTokens,
+    eos: LLAMA3_END_OF_TEXT,
+    bos: LLAMA3_BEGIN_OF_TEXT,
+  };
+}
+
+function openAiParts(ranks: RawBytePairRanks, splitRegex: RegExp, specialTokens: Map<string, number>) {
+  return { ranks, splitRegex, specialTokens, eos: END_OF_TEXT };
+}
+
+/**
+ * Fix 1, whitespace: JS `\s` matches U+FEFF and not U+0085; tiktoken's Rust regex `\s` is Unicode
+ * White_Space (U+0085 yes, U+FEFF no). Spelling it `\p{White_Space}` gives tiktoken's pre-tokenization.
+ */
+export function tiktokenSplitRegex(regex: RegExp): RegExp {
+  const source = regex.source.replaceAll('\\s', '\\p{White_Space}').replaceAll('\\S', '\\P{White_Space}');
+  return new RegExp(source, regex.flags);
+}
+
+type RankLookup = (key: Uint8Array) => number | undefined;
+
+/**
+ * Fix 2, U+FEFF: the core finds the rank of a byte run by decoding it with a TextDecoder that drops a
+ * leading BOM, so merges into tokens that start with U+FEFF ("\uFEFF", "\uFEFF#", ...) never happen.
+ * Runs that start with the BOM's bytes are looked up here instead; all others go to the core as before.
+ */
+function lookUpBomTokensFaithfully(core: BytePairEncodingCore, ranks: RawBytePairRanks): void {
+  const internals = core as unknown as { getBpeRankFromBytes?: RankLookup };
+  const coreLookup = internals.getBpeRankFromBytes?.bind(core);
+  if (!coreLookup) {
+    throw new MegadocsError(
+      'TOKENIZER',
+      'gpt-tokenizer no longer has BytePairEncodingCore.getBpeRankFromBytes',
+      {
+        hint: 'Install the gpt-tokenizer 4.x version megadocs was tested with',
+      },
+    );
+  }
+  const bomRanks = new Map<string, number>();
+  ranks.forEach((entry, rank) => {
+    const bytes = entryBytes(entry);
+    if (startsWithBom(bytes)) bomRanks.set(bytes.toString('latin1'), rank);
+  });
+  if (bomRanks.size === 0) return;
+  internals.getBpeRankFromBytes = (key) =>
+    startsWithBom(key)
+      ? bomRanks.get(Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1'))
+      : coreLookup(key);
+}
+
+function entryBytes(entry: string | readonly number[]): Buffer {
+  return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
+}
+
+function startsWithBom(bytes: Uint8Array): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
+
+function buildEncoder(name: string, parts: EncodingParts): Encoder {
+  const core = new BytePairEncodingCore({
+    bytePairRankDecoder: parts.ranks,
+    // Passed so the core's special-token scan has a pattern; no token is ever allowed, so they stay text.
+    specialTokensEncoder: parts.specialTokens,
+    tokenSplitRegex: tiktokenSplitRegex(parts.splitRegex),
+  });
+  lookUpBomTokensFaithfully(core, parts.ranks);
+  const maxSpecial = Math.max(...parts.specialTokens.values());
+  return {
+    name,
+    vocabSize: Math.max(parts.ranks.length, maxSpecial + 1),
+    eosId: specialId(parts, parts.eos),
+    bosId: parts.bos === undefined ? undefined : specialId(parts, parts.bos),
+    encode: (text) => core.encodeNative(text),
+    decode: makeDecoder(parts),
+  };
+}
+
+function specialId(parts: EncodingParts, token: string): number {
+  return parts.specialTokens.get(token)!;
+}
+
+/**
+ * Bytes of all ids, decoded once (the core's decoder drops a leading U+FEFF and keeps state across calls).
+ * Special ids decode to their names; an unknown id is an error.
+ */
+function makeDecoder(parts: EncodingParts): (ids: ArrayLike<number>) => string {
+  const specialNames = new Map([...parts.specialTokens].map(([token, id]) => [id, Buffer.from(token)]));
+  const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+  return (ids) => {
+    const chunks: Buffer[] = [];
+    for (let index = 0; index < ids.length; index++) {
+      const id = ids[index]!;
+      const entry = parts.ranks[id];
+      const bytes = entry === undefined ? specialNames.get(id) : entryBytes(entry);
+      if (!bytes) {
+        throw new MegadocsError('TOKENIZER', `token id ${id} is not in the vocabulary`, {
+          where: `ids[${index}]`,
+          hint: 'Decode ids with the tokenizer that produced them',
+        });
+      }
+      chunks.push(bytes);
+    }
+    return utf8.decode(Buffer.concat(chunks));
+  };
+}
