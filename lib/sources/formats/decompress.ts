@@ -8,8 +8,8 @@ import { MegadocsError, messageOf } from '../../errors.js';
 import type { ShardRef } from '../types.js';
 import { checkMagic, type ShardFormat } from './detect.js';
 
-/** Bytes needed to recognise every magic number we check. */
-const MAGIC_LENGTH = 4;
+/** Bytes shown to checkMagic: enough for every magic number, and for a message that shows what is there. */
+const HEAD_LENGTH = 16;
 /** Output chunk size of gunzip: bigger chunks mean fewer round trips through the line splitter. */
 const GUNZIP_CHUNK = 1 << 18;
 
@@ -72,7 +72,7 @@ async function* checkedChunks(
       }
       held.push(chunk);
       heldBytes += chunk.length;
-      if (heldBytes < MAGIC_LENGTH) continue;
+      if (heldBytes < HEAD_LENGTH) continue;
       checked = true;
       yield* releaseChecked(shard.name, format, held);
     }
@@ -87,7 +87,7 @@ async function* checkedChunks(
 
 function* releaseChecked(name: string, format: ShardFormat, held: Buffer[]): Generator<Buffer> {
   const head = held.length === 1 ? held[0] : Buffer.concat(held);
-  checkMagic(name, format, head.subarray(0, MAGIC_LENGTH));
+  checkMagic(name, format, head.subarray(0, HEAD_LENGTH));
   if (head.length > 0) yield head;
 }
 

@@ -66,7 +66,7 @@ export function describeBytes(head: Uint8Array): string {
 
 /**
  * Throws when the first bytes of a byte-stream shard contradict its extension (e.g. `.jsonl` holding
- * gzip, `.gz` holding plain text). `head` is at least the first 4 bytes, or the whole file if shorter.
+ * gzip, `.gz` holding plain text). `head` is the first 16 bytes, or the whole file if shorter.
  */
 export function checkMagic(name: string, format: ShardFormat, head: Uint8Array): void {
   const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);

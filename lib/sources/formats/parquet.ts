@@ -49,7 +49,7 @@ async function readFooter(name: string, file: AsyncBuffer): Promise<FileMetaData
     if (error instanceof MegadocsError) throw error;
     const head =
       file.byteLength > 0
-        ? new Uint8Array(await file.slice(0, Math.min(4, file.byteLength)))
+        ? new Uint8Array(await file.slice(0, Math.min(16, file.byteLength)))
         : new Uint8Array();
     const content = describeBytes(head);
     const problem =
