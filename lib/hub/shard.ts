@@ -1,0 +1,112 @@
+// A Hub file as a ShardRef: a streamed GET for JSONL/compressed files, ranged GETs for Parquet (footer first,
+// then only the row groups and columns read), so the same format readers read Hub and local files alike.
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { AsyncBuffer } from 'hyparquet';
+import { MegadocsError } from '../errors.js';
+import { formatOf, SUPPORTED_EXTENSIONS } from '../sources/formats/detect.js';
+import type { ShardRef } from '../sources/types.js';
+import type { HubClient } from './client.js';
+import { hubCallError, hubResponseError } from './errors.js';
+import { errorContext, type HubFile, type HubSelection, resolveHubFiles } from './files.js';
+import { formatHubUrl, parseHubUrl } from './url.js';
+
+export interface HubInputOptions {
+  client: HubClient;
+  /** `--config/--split`, when given. */
+  selection?: HubSelection;
+  /** Told about each listed file whose format cannot be read (it is left out). */
+  onSkipped?: (name: string) => void;
+}
+
+/** The readable shards of one `hf://` input (what expandInputs calls for Hub inputs). */
+export async function expandHubInput(input: string, options: HubInputOptions): Promise<ShardRef[]> {
+  const files = await resolveHubFiles(parseHubUrl(input), options.client, options.selection);
+  const readable = files.filter((file) => formatOf(file.path) !== undefined);
+  for (const file of files) if (formatOf(file.path) === undefined) options.onSkipped?.(hubFileName(file));
+  if (readable.length === 0) {
+    throw new MegadocsError('BAD_INPUT', `no input files: it holds only unsupported files`, {
+      where: input,
+      hint: `Supported extensions: ${SUPPORTED_EXTENSIONS}`,
+    });
+  }
+  return readable.map((file) => hubShard(file, options.client));
+}
+
+/** A ShardRef for a listed Hub file; nothing is fetched until a reader opens it. */
+export function hubShard(file: HubFile, client: HubClient): ShardRef {
+  const name = hubFileName(file);
+  return {
+    name,
+    size: file.size,
+    async openStream(): Promise<Readable> {
+      const response = await fetchHubFile(client, file);
+      return Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+    },
+    async openBuffer(): Promise<AsyncBuffer> {
+      return {
+        byteLength: file.size,
+        async slice(start: number, end = file.size): Promise<ArrayBuffer> {
+          const response = await fetchHubFile(client, file, start, end);
+          const bytes = await response.arrayBuffer();
+          if (bytes.byteLength !== end - start) {
+            throw new MegadocsError(
+              'CORRUPT',
+              `bytes ${start}-${end} came back with ${bytes.byteLength} bytes`,
+              {
+                where: name,
+                hint: 'The file may have changed on the Hub; pin a revision (@COMMIT) and run again',
+              },
+            );
+          }
+          return bytes;
+        },
+      };
+    },
+  };
+}
+
+/** `hf://datasets/ORG/NAME[@REV]/PATH`. */
+export function hubFileName(file: HubFile): string {
+  return formatHubUrl(file, file.path);
+}
+
+/** The resolve URL of a file (the Hub answers it directly or with a redirect to its CDN). */
+export function hubFileUrl(client: HubClient, file: HubFile): string {
+  const path = file.path.split('/').map(encodeURIComponent).join('/');
+  return `${client.endpoint}/datasets/${file.repo}/resolve/${encodeURIComponent(file.revision)}/${path}`;
+}
+
+/**
+ * GETs a file, or bytes [start, end) of it. A ranged request that the server answers with anything but
+ * 206 from `start` is an error, unless `allowWhole` (then a 200 with the whole file is returned).
+ */
+export async function fetchHubFile(
+  client: HubClient,
+  file: HubFile,
+  start = 0,
+  end?: number,
+  options: { allowWhole?: boolean; signal?: AbortSignal } = {},
+): Promise<Response> {
+  const ranged = start > 0 || end !== undefined;
+  const headers: Record<string, string> = ranged
+    ? { range: `bytes=${start}-${end === undefined ? '' : end - 1}` }
+    : {};
+  const context = errorContext(file, client, file.path);
+  const response = await client
+    .fetch(hubFileUrl(client, file), { headers, signal: options.signal })
+    .catch((error: unknown) => {
+      throw hubCallError(error, context);
+    });
+  if (!response.ok) throw await hubResponseError(response, context);
+  if (!ranged || (response.status === 200 && options.allowWhole)) return response;
+  const from = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
+  if (response.status !== 206 || Number(from) !== start) {
+    await response.body?.cancel();
+    throw new MegadocsError('HUB', `the server did not honour a range request (status ${response.status})`, {
+      where: context.where,
+      hint: 'HF_ENDPOINT must point at a Hub (or mirror) that supports HTTP Range requests',
+    });
+  }
+  return response;
+}
