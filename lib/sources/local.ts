@@ -1,6 +1,6 @@
 // Local inputs: a file, a directory (walked recursively) or a glob, expanded into sorted ShardRefs.
 // A local ShardRef opens the file only when a reader asks, as a stream or as ranged reads for Parquet.
-import { type Dirent, promises as fs, type Stats } from 'node:fs';
+import { createReadStream, type Dirent, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { AsyncBuffer } from 'hyparquet';
@@ -23,8 +23,8 @@ export function localShard(file: string, size?: number): ShardRef {
     name: file,
     size,
     async openStream(): Promise<Readable> {
-      const handle = await openFile(file);
-      return handle.createReadStream({ highWaterMark: STREAM_CHUNK });
+      // Opening errors (a missing file) arrive on the first read, where the reader names the file.
+      return createReadStream(file, { highWaterMark: STREAM_CHUNK });
     },
     async openBuffer(): Promise<AsyncBuffer> {
       const { size: byteLength } = await statFile(file);

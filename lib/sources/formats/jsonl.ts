@@ -1,10 +1,9 @@
 // JSON Lines: splits byte chunks on newline bytes and parses each line with JSON.parse.
-// One string decode per chunk (never per character); handles lines, CRLF and UTF-8 split across chunks.
+// No per-character work in JS; handles lines, CRLF and UTF-8 sequences split across chunks.
 import { MegadocsError, messageOf } from '../../errors.js';
 import type { RejectRecord, SourceRecord } from '../types.js';
 
 const NEWLINE = 0x0a;
-const BYTE_ORDER_MARK = 0xfeff;
 
 /**
  * The records of a JSONL byte stream, one batch per input chunk. Blank lines are ignored; a line that
@@ -18,24 +17,34 @@ export async function* jsonlRecords(
   const parser = new LineParser(name, reject);
   let partial: Buffer[] = [];
   for await (const chunk of chunks) {
-    const lastNewline = chunk.lastIndexOf(NEWLINE);
-    if (lastNewline < 0) {
-      partial.push(chunk);
-      continue;
+    const batch: SourceRecord[] = [];
+    let start = 0;
+    if (partial.length > 0) {
+      const end = chunk.indexOf(NEWLINE);
+      if (end < 0) {
+        partial.push(chunk);
+        continue;
+      }
+      partial.push(chunk.subarray(0, end));
+      parser.parseLine(Buffer.concat(partial), 0, undefined, batch);
+      partial = [];
+      start = end + 1;
     }
-    partial.push(chunk.subarray(0, lastNewline));
-    const complete = partial.length === 1 ? partial[0] : Buffer.concat(partial);
-    partial = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
-    const batch = parser.parseLines(complete.toString('utf8'));
+    for (let end = chunk.indexOf(NEWLINE, start); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
+      parser.parseLine(chunk, start, end, batch);
+      start = end + 1;
+    }
+    if (start < chunk.length) partial.push(chunk.subarray(start));
     if (batch.length > 0) yield batch;
   }
   if (partial.length > 0) {
-    const batch = parser.parseLines(Buffer.concat(partial).toString('utf8'));
+    const batch: SourceRecord[] = [];
+    parser.parseLine(Buffer.concat(partial), 0, undefined, batch);
     if (batch.length > 0) yield batch;
   }
 }
 
-/** Parses newline-separated text; keeps the line and record counters across calls. */
+/** Parses one line at a time; keeps the line and record counters across chunks. */
 class LineParser {
   private line = 0;
   private row = 0;
@@ -45,23 +54,13 @@ class LineParser {
     private readonly reject: RejectRecord,
   ) {}
 
-  /** `text` holds whole lines separated by `\n` (no trailing newline). */
-  parseLines(text: string): SourceRecord[] {
-    const batch: SourceRecord[] = [];
-    let start = 0;
-    while (start <= text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      this.parseLine(end > start ? text.slice(start, end) : '', batch);
-      start = end + 1;
-    }
-    return batch;
-  }
-
-  private parseLine(text: string, batch: SourceRecord[]): void {
+  /** Parses `bytes[start, end)` (one line without its newline) into `batch`. */
+  parseLine(bytes: Buffer, start: number, end: number | undefined, batch: SourceRecord[]): void {
     this.line += 1;
-    if (text.length === 0) return;
-    if (this.line === 1 && text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
+    const stop = end ?? bytes.length;
+    if (stop === start) return;
+    const from = this.line === 1 && hasByteOrderMark(bytes, start, stop) ? start + 3 : start;
+    const text = bytes.toString('utf8', from, stop);
     let value: unknown;
     try {
       value = JSON.parse(text); // JSON whitespace includes \r, so CRLF lines parse as they are.
@@ -80,4 +79,8 @@ class LineParser {
     batch.push({ value, row: this.row, line: this.line });
     this.row += 1;
   }
+}
+
+function hasByteOrderMark(bytes: Buffer, start: number, stop: number): boolean {
+  return stop - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf;
 }
