@@ -1,22 +1,17 @@
 // Sources end to end on the real data in ../shared/data: inputs expansion, readDocs across formats,
 // ids and FILE:ROW, errors through the stream, stats, and laziness (one shard open, only when pulled).
 import { createHash } from 'node:crypto';
-import { promises as fs, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeSourceFixtures } from '../fixtures/make-fixtures.mjs';
-import { MegadocsError } from '../lib/errors.js';
 import { expandInputs } from '../lib/sources/inputs.js';
 import { emptySourceStats, iterateDocs, type ReadOptions, readDocs } from '../lib/sources/read.js';
 import type { ShardRef } from '../lib/sources/types.js';
 import type { Doc } from '../lib/types.js';
+import { DATA, failure, useSourceFixtures } from './helpers/sources.js';
 
-const REPO = path.resolve(import.meta.dirname, '..');
-const DATA = path.resolve(REPO, '../shared/data');
-// The project's own small inputs, written fresh for this file (fixtures/make-fixtures.mjs).
-const FIXTURES = writeSourceFixtures(mkdtempSync(path.join(tmpdir(), 'megadocs-fixtures-')));
-afterAll(() => rmSync(FIXTURES, { recursive: true, force: true }));
+const FIXTURES = useSourceFixtures();
 const data = (name: string) => path.join(DATA, name);
 const fixture = (name: string) => path.join(FIXTURES, name);
 
@@ -24,15 +19,6 @@ async function docsOf(inputs: string[], options: ReadOptions = {}): Promise<Doc[
   return readDocs(await expandInputs(inputs), options)
     .collect()
     .toPromise(Promise);
-}
-
-async function failure(promise: Promise<unknown>): Promise<MegadocsError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MegadocsError);
-  return error as MegadocsError;
 }
 
 function textDigest(docs: Doc[]): string {
