@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expandInputs } from '../lib/sources/inputs.js';
 import { emptySourceStats, iterateDocs, type ReadOptions, readDocs } from '../lib/sources/read.js';
@@ -315,6 +316,28 @@ describe('laziness', () => {
     expect(docs).toHaveLength(301);
     expect(docs[300].meta).toEqual({ source: shards[1].name, row: 0 });
     expect(opens).toEqual([1, 1, 0]);
+  });
+
+  it('closes the shard when iterateDocs is left early (plain and zstd)', async () => {
+    for (const name of ['wikipedia-2349.jsonl', 'wikipedia-2349.jsonl.zst']) {
+      const [shard] = await expandInputs([data(name)]);
+      const opened: Readable[] = [];
+      const watched: ShardRef = {
+        ...shard,
+        openStream: async () => {
+          const stream = await shard.openStream();
+          opened.push(stream);
+          return stream;
+        },
+      };
+      for await (const doc of iterateDocs(watched)) {
+        expect(doc.id).toBe('8721554');
+        expect(opened[0].destroyed).toBe(false);
+        break;
+      }
+      expect(opened).toHaveLength(1);
+      expect(opened[0].destroyed).toBe(true);
+    }
   });
 
   it('iterateDocs reads one shard on its own', async () => {

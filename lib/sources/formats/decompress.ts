@@ -50,6 +50,7 @@ async function* decompress(
     });
   } finally {
     output.destroy();
+    await raw.return(undefined); // closes the shard now, not when the pipeline gets round to it
   }
 }
 
