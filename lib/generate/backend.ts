@@ -1,0 +1,66 @@
+// The seam between the generation engine and whatever runs the model: one completion request in,
+// its choices out. The OpenAI-compatible HTTP client implements it; an embedded model can too.
+
+import { MegadocsError } from '../errors.js';
+import type { Usage } from '../types.js';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** One completion request, independent of the wire format. */
+export interface CompletionRequest {
+  /** Names the request in errors: `DOC_ID request NAME`. */
+  label: string;
+  /** The chat form of the prompt (always present). */
+  messages: ChatMessage[];
+  /** The plain-text form, for base models (`--api completions`); derived from `messages` when absent. */
+  prompt?: string;
+  /** Samples wanted from this one prompt. */
+  n: number;
+  temperature?: number;
+  topP?: number;
+  /** New tokens per sample. */
+  maxTokens?: number;
+  seed: number;
+  /** Ask the server for a JSON object (OpenAI `response_format`). */
+  responseFormat?: 'json_object';
+}
+
+export interface CompletionChoice {
+  text: string;
+  /** `stop`, `length`, ... as the server reported it. */
+  finishReason: string;
+}
+
+export interface CompletionResult {
+  /** Exactly `n` choices, in the server's index order. */
+  choices: CompletionChoice[];
+  usage: Usage;
+  /** The model that answered (the server's name for it). */
+  model: string;
+}
+
+/** Runs completion requests; `concurrency` is how many it keeps in flight at most. */
+export interface LlmBackend {
+  readonly concurrency: number;
+  complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * A request that failed for a reason of its own: a rejection by the server (`definitive`: the same
+ * request fails again, so the outcome is journaled) or retries exhausted (sent again on a rerun).
+ * Anything else a backend throws stops the run.
+ */
+export class RequestFailedError extends MegadocsError {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly definitive: boolean,
+    where: string,
+  ) {
+    super('LLM', message, { where });
+  }
+}

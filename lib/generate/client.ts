@@ -1,0 +1,212 @@
+// One OpenAI-compatible endpoint over an undici Pool: builds the request body, sends one attempt,
+// and sorts every outcome into a result, a transient error (retry), a rejection, or a fatal error.
+import { Pool } from 'undici';
+import { MegadocsError, messageOf } from '../errors.js';
+import {
+  type ChatMessage,
+  type CompletionRequest,
+  type CompletionResult,
+  RequestFailedError,
+} from './backend.js';
+import { parseRetryAfter, TransientError } from './retry.js';
+
+export type ApiKind = 'chat' | 'completions';
+
+export interface EndpointOptions {
+  /** Base URL such as `http://host:8000/v1`. */
+  baseUrl: string;
+  api: ApiKind;
+  model: string;
+  apiKey?: string;
+  /** Sockets this endpoint may open (at least the requests it may get at once). */
+  connections: number;
+  /** Headers and body timeout; a non-streamed completion sends headers only when it is done. */
+  timeoutMs: number;
+}
+
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection_refused',
+  ECONNRESET: 'connection_reset',
+  EPIPE: 'connection_reset',
+  UND_ERR_SOCKET: 'connection_reset',
+  UND_ERR_CLOSED: 'connection_reset',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  ETIMEDOUT: 'timeout',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'truncated_body',
+};
+
+/** The plain-text prompt of a chat request, for base models that have no chat template. */
+export function messagesAsPrompt(messages: ChatMessage[]): string {
+  return messages.map((message) => message.content).join('\n\n');
+}
+
+/** The JSON body of a request in the OpenAI wire format. */
+export function requestBody(
+  api: ApiKind,
+  model: string,
+  request: CompletionRequest,
+): Record<string, unknown> {
+  const sampling = {
+    n: request.n,
+    temperature: request.temperature,
+    top_p: request.topP,
+    max_tokens: request.maxTokens,
+    seed: request.seed,
+  };
+  if (api === 'completions') {
+    return { model, prompt: request.prompt ?? messagesAsPrompt(request.messages), ...sampling };
+  }
+  const format = request.responseFormat ? { response_format: { type: request.responseFormat } } : {};
+  return { model, messages: request.messages, ...sampling, ...format };
+}
+
+/** The server's own explanation in an error body (`{error: {message}}`, `{detail}`, or the raw text). */
+function serverMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as {
+      error?: { message?: string } | string;
+      message?: string;
+      detail?: unknown;
+    };
+    const found =
+      typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message ?? body.detail);
+    if (found !== undefined) return typeof found === 'string' ? found : JSON.stringify(found);
+  } catch {
+    // not JSON: the raw text says it
+  }
+  return text.slice(0, 500) || '(empty body)';
+}
+
+interface WireChoice {
+  index?: number;
+  text?: string;
+  message?: { content?: string | null };
+  finish_reason?: string | null;
+}
+
+interface WireResponse {
+  choices?: WireChoice[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  model?: string;
+}
+
+export class OpenAiEndpoint {
+  private readonly pool: Pool;
+  private readonly path: string;
+
+  constructor(private readonly options: EndpointOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new MegadocsError('BAD_OPTION', `not a URL: "${options.baseUrl}"`, {
+        where: '--llm',
+        hint: 'Give the base URL of an OpenAI-compatible server, e.g. http://host:8000/v1',
+      });
+    }
+    const prefix = url.pathname.replace(/\/+$/, '');
+    this.path = `${prefix}/${options.api === 'chat' ? 'chat/completions' : 'completions'}`;
+    this.pool = new Pool(url.origin, {
+      connections: options.connections,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+    });
+  }
+
+  get name(): string {
+    return this.options.baseUrl;
+  }
+
+  /** One attempt. Throws TransientError (retry it), RequestFailedError (rejected) or MegadocsError (stop). */
+  async send(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    const where = `${this.name} ${request.label}`;
+    const body = JSON.stringify(requestBody(this.options.api, this.options.model, request));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    let status = 0;
+    let text: string;
+    let retryAfter: string | string[] | undefined;
+    try {
+      const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal });
+      status = response.statusCode;
+      retryAfter = response.headers['retry-after'];
+      text = await response.body.text();
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw networkError(error, where, status !== 0);
+    }
+    if (status === 200) return this.parse(text, request, where);
+    const message = `HTTP ${status}: ${serverMessage(text)}`;
+    if (RETRYABLE_STATUS.has(status) || status > 500) {
+      const reason = status === 408 ? 'timeout' : `http_${status}`;
+      throw new TransientError(reason, `${where}: ${message}`, parseRetryAfter(retryAfter), status !== 429);
+    }
+    if (status === 401 || status === 403) {
+      throw new MegadocsError('LLM', `the server refused the credentials (${message})`, {
+        where,
+        hint: 'Set the API key in OPENAI_API_KEY, or name the variable that holds it with --api-key-env',
+      });
+    }
+    if (status === 404) {
+      throw new MegadocsError('LLM', `not found (${message})`, {
+        where,
+        hint: 'Check --llm (a base URL such as http://host:8000/v1), --api and --model',
+      });
+    }
+    throw new RequestFailedError(message, `http_${status}`, true, where);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private parse(text: string, request: CompletionRequest, where: string): CompletionResult {
+    let wire: WireResponse;
+    try {
+      wire = JSON.parse(text) as WireResponse;
+    } catch {
+      throw new TransientError(
+        'bad_response',
+        `${where}: the response body is not JSON (${text.slice(0, 80)})`,
+      );
+    }
+    if (!Array.isArray(wire.choices)) {
+      throw new TransientError('bad_response', `${where}: the response has no "choices" array`);
+    }
+    if (wire.choices.length !== request.n) {
+      throw new MegadocsError(
+        'LLM',
+        `asked for n=${request.n} samples, the server returned ${wire.choices.length}`,
+        { where, hint: 'This server does not support the n parameter: pass --n-per-request 1' },
+      );
+    }
+    const choices = [...wire.choices]
+      .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+      .map((choice) => ({
+        text: (this.options.api === 'chat' ? choice.message?.content : choice.text) ?? '',
+        finishReason: choice.finish_reason ?? 'unknown',
+      }));
+    return {
+      choices,
+      usage: {
+        promptTokens: wire.usage?.prompt_tokens ?? 0,
+        completionTokens: wire.usage?.completion_tokens ?? 0,
+      },
+      model: wire.model ?? this.options.model,
+    };
+  }
+}
+
+/** A failed exchange; once the headers are in, anything but a timeout means the body was cut short. */
+function networkError(error: unknown, where: string, afterHeaders: boolean): TransientError {
+  const code = (error as { code?: string }).code ?? '';
+  let reason = NETWORK_REASONS[code] ?? `network_${code || 'error'}`;
+  if (afterHeaders && reason !== 'timeout') reason = 'truncated_body';
+  return new TransientError(reason, `${where}: ${messageOf(error)}`);
+}

@@ -1,0 +1,116 @@
+// The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints,
+// each attempt on the least busy healthy endpoint, transient failures retried with backoff.
+import { performance } from 'node:perf_hooks';
+import {
+  type CompletionRequest,
+  type CompletionResult,
+  type LlmBackend,
+  RequestFailedError,
+} from './backend.js';
+import { type ApiKind, OpenAiEndpoint } from './client.js';
+import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
+import { Limiter } from './limiter.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay, sleep, TransientError } from './retry.js';
+import { createGenerateStats, type GenerateStats, increment, recordLatency } from './stats.js';
+
+export interface HttpBackendOptions {
+  /** Base URLs (`--llm`), e.g. `http://host:8000/v1`. */
+  urls: string[];
+  api: ApiKind;
+  model: string;
+  /** Sent as a bearer token; never logged or stored. */
+  apiKey?: string;
+  /** Requests in flight across all endpoints (`--concurrency`). */
+  concurrency: number;
+  /** Per-attempt timeout (`--timeout`, in ms here). */
+  timeoutMs: number;
+  retry?: RetryPolicy;
+  health?: HealthPolicy;
+  /** Updated as requests go: attempts, in flight, retries by cause, latency. */
+  stats?: GenerateStats;
+}
+
+function healthOf(error: TransientError): AttemptHealth {
+  if (error.reason === 'connection_refused') return 'refused';
+  return error.endpointFault ? 'fault' : 'neutral';
+}
+
+export class HttpBackend implements LlmBackend {
+  readonly concurrency: number;
+  private readonly limiter: Limiter;
+  private readonly endpoints: EndpointSet;
+  private readonly retry: RetryPolicy;
+  private readonly stats: GenerateStats;
+
+  constructor(options: HttpBackendOptions) {
+    this.concurrency = options.concurrency;
+    this.limiter = new Limiter(options.concurrency);
+    this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.stats = options.stats ?? createGenerateStats();
+    const endpoints = options.urls.map(
+      (baseUrl) =>
+        new OpenAiEndpoint({
+          baseUrl,
+          api: options.api,
+          model: options.model,
+          apiKey: options.apiKey,
+          connections: options.concurrency,
+          timeoutMs: options.timeoutMs,
+        }),
+    );
+    this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY);
+  }
+
+  /** Endpoints out of rotation right now. */
+  get endpointsDown(): number {
+    return this.endpoints.down;
+  }
+
+  async complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    for (let attempt = 0; ; attempt += 1) {
+      let failure: TransientError;
+      const release = await this.limiter.acquire(signal);
+      try {
+        return await this.attempt(request, signal);
+      } catch (error) {
+        if (!(error instanceof TransientError)) throw error;
+        failure = error;
+      } finally {
+        release();
+      }
+      if (attempt >= this.retry.maxRetries) {
+        throw new RequestFailedError(
+          `gave up after ${attempt + 1} attempts (${failure.message})`,
+          failure.reason,
+          false,
+          request.label,
+        );
+      }
+      increment(this.stats.retries, failure.reason);
+      await sleep(retryDelay(attempt, this.retry, failure.retryAfterMs), signal);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.endpoints.close();
+  }
+
+  private async attempt(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    const lease = await this.endpoints.lease(signal);
+    const started = performance.now();
+    this.stats.requests.sent += 1;
+    this.stats.requests.inFlight += 1;
+    try {
+      const result = await lease.endpoint.send(request, signal);
+      lease.finish('ok');
+      recordLatency(this.stats.latency, performance.now() - started);
+      return result;
+    } catch (error) {
+      if (error instanceof TransientError) lease.finish(healthOf(error));
+      else lease.finish(error instanceof RequestFailedError ? 'ok' : 'neutral');
+      throw error;
+    } finally {
+      this.stats.requests.inFlight -= 1;
+    }
+  }
+}
