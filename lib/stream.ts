@@ -10,10 +10,12 @@ export function fromAsyncIterable<T>(iterable: AsyncIterable<T> | Iterable<T>): 
     Symbol.asyncIterator in iterable
       ? (iterable as AsyncIterable<T>)[Symbol.asyncIterator]()
       : (iterable as Iterable<T>)[Symbol.iterator]();
-  return _<T>((push, next) => {
+  let finished = false;
+  const stream = _<T>((push, next) => {
     Promise.resolve(iterator.next()).then(
       (result) => {
         if (result.done) {
+          finished = true;
           push(null, _.nil);
         } else {
           push(null, result.value);
@@ -21,11 +23,18 @@ export function fromAsyncIterable<T>(iterable: AsyncIterable<T> | Iterable<T>): 
         }
       },
       (error: unknown) => {
+        finished = true;
         push(error instanceof Error ? error : new Error(String(error)));
         push(null, _.nil);
       },
     );
   });
+  // highland 2 has no public hook for a generator stream being destroyed (e.g. after `.take(n)`);
+  // its own Readable wrapper uses `_destructors`, so we do too, to close the iterator (and its file).
+  (stream as unknown as { _destructors: Array<() => void> })._destructors.push(() => {
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+  });
+  return stream;
 }
 
 /** Pulls a highland stream as an async iterable; an error in the stream is thrown from the loop. */
