@@ -1,0 +1,127 @@
+// Joins the per-rank MDS datasets `OUT/rank-NNNNN/index.json` into one `OUT/index.json` (FORMATS.md):
+// shard entries concatenated in rank order, each basename prefixed with `rank-NNNNN/`; shard files stay put.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { MegadocsError, messageOf } from './errors.js';
+
+export interface MergeSummary {
+  ranks: number;
+  shards: number;
+  samples: number;
+  /** The written index. */
+  index: string;
+}
+
+interface ShardFile {
+  basename: string;
+  bytes: number;
+  hashes: Record<string, string>;
+}
+
+interface ShardEntry {
+  raw_data: ShardFile;
+  zip_data: ShardFile | null;
+  samples: number;
+  [key: string]: unknown;
+}
+
+const RANK_DIR = /^rank-(\d{5,})$/;
+
+/** The name of rank `rank`'s output folder: `rank-00007`. */
+export function rankDirName(rank: number): string {
+  return `rank-${String(rank).padStart(5, '0')}`;
+}
+
+/** Writes `dir/index.json` over all `dir/rank-NNNNN/` datasets; every rank from 0 to the highest must be complete. */
+export async function mergeRankIndexes(dir: string): Promise<MergeSummary> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+    throw new MegadocsError('IO', `cannot read the output directory (${messageOf(error)})`, {
+      where: dir,
+      hint: 'Pass the --out directory the ranks wrote to',
+    });
+  });
+  const ranks = entries
+    .filter((entry) => entry.isDirectory() && RANK_DIR.test(entry.name))
+    .map((entry) => Number(RANK_DIR.exec(entry.name)?.[1]))
+    .sort((a, b) => a - b);
+  if (ranks.length === 0) {
+    throw new MegadocsError('BAD_INPUT', 'no rank-NNNNN/ folders to merge', {
+      where: dir,
+      hint: 'Run the workers with --rank/--world-size (or under Slurm/Kubernetes) and --out pointing here first',
+    });
+  }
+  const missing = Array.from({ length: ranks.at(-1)! + 1 }, (_, rank) => rank).filter(
+    (rank) => !ranks.includes(rank),
+  );
+  if (missing.length) {
+    throw new MegadocsError(
+      'BAD_INPUT',
+      `ranks ${missing.map(rankDirName).join(', ')} have no output folder`,
+      {
+        where: dir,
+        hint: 'Run (or rerun) those ranks before merging',
+      },
+    );
+  }
+  const shards: ShardEntry[] = [];
+  for (const rank of ranks) shards.push(...(await rankShards(dir, rankDirName(rank))));
+  const index = path.join(dir, 'index.json');
+  const temporary = `${index}.${process.pid}.tmp`;
+  await fs.writeFile(temporary, `${JSON.stringify({ shards, version: 2 })}\n`);
+  await fs.rename(temporary, index);
+  return {
+    ranks: ranks.length,
+    shards: shards.length,
+    samples: shards.reduce((sum, shard) => sum + shard.samples, 0),
+    index,
+  };
+}
+
+/** One rank's shard entries with basenames prefixed by the rank's folder; checks the shard files exist. */
+async function rankShards(dir: string, rankDir: string): Promise<ShardEntry[]> {
+  const file = path.join(dir, rankDir, 'index.json');
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) {
+    throw new MegadocsError('BAD_INPUT', 'this rank has not finished: it has no index.json', {
+      where: file,
+      hint: `Rerun ${rankDir} (the same command with its rank) until it completes, then merge again`,
+    });
+  }
+  let index: { shards?: unknown; version?: unknown };
+  try {
+    index = JSON.parse(text);
+  } catch (error) {
+    throw new MegadocsError('CORRUPT', `not valid JSON (${messageOf(error)})`, {
+      where: file,
+      hint: `Rerun ${rankDir}`,
+    });
+  }
+  if (index.version !== 2 || !Array.isArray(index.shards)) {
+    throw new MegadocsError('CORRUPT', 'not an MDS index (expected {"shards": [...], "version": 2})', {
+      where: file,
+      hint: `Rerun ${rankDir}`,
+    });
+  }
+  const merged: ShardEntry[] = [];
+  for (const [position, shard] of (index.shards as ShardEntry[]).entries()) {
+    if (typeof shard?.raw_data?.basename !== 'string') {
+      throw new MegadocsError('CORRUPT', `shard ${position} has no raw_data.basename`, {
+        where: file,
+        hint: `Rerun ${rankDir}`,
+      });
+    }
+    const stored = shard.zip_data ?? shard.raw_data;
+    await fs.stat(path.join(dir, rankDir, stored.basename)).catch(() => {
+      throw new MegadocsError('BAD_INPUT', `shard file ${stored.basename} listed in the index is missing`, {
+        where: file,
+        hint: `Rerun ${rankDir}, or restore the file`,
+      });
+    });
+    merged.push({
+      ...shard,
+      raw_data: { ...shard.raw_data, basename: `${rankDir}/${shard.raw_data.basename}` },
+      zip_data: shard.zip_data && { ...shard.zip_data, basename: `${rankDir}/${shard.zip_data.basename}` },
+    });
+  }
+  return merged;
+}
