@@ -1,0 +1,287 @@
+// The crash-proof journal of completed LLM requests in OUT/state/: one segment file per run, one JSON
+// line per response, appended before the response goes downstream; a rerun replays it instead of paying again.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { MegadocsError, messageOf } from '../errors.js';
+import type { CompletionRequest, CompletionResult } from './backend.js';
+
+/**
+ * Why replay streams. Each run writes its own segment; its header records the engine's window W (documents
+ * in flight). A response of document o is written only while o is in the window, when every document
+ * below o - W + 1 is finished, so once a segment shows an ordinal >= j + W it holds nothing more for
+ * document j. Replay reads each segment forward only that far: memory is bounded by W, not by the run.
+ */
+const SEGMENT_PATTERN = /^generate\.journal\.(\d{5})\.jsonl$/;
+const JOURNAL_FORMAT = 'megadocs-generate-journal';
+
+export type JournalOutcome =
+  | { result: CompletionResult; failure?: undefined }
+  | { failure: { reason: string; message: string }; result?: undefined };
+
+interface JournalHeader {
+  journal: string;
+  version: number;
+  config: string;
+  window: number;
+}
+
+interface JournalLine {
+  o: number;
+  k: string;
+  r?: CompletionResult;
+  f?: { reason: string; message: string };
+}
+
+export interface JournalOptions {
+  stateDir: string;
+  /** Hash of the options that decide the output; segments written under another hash are refused. */
+  configHash: string;
+  /** Documents the engine keeps in flight in this run (written to the new segment's header). */
+  window: number;
+  onWarning?: (message: string) => void;
+}
+
+/** The journal key of a request: a hash of everything that decides its answer. */
+export function requestKey(model: string, request: CompletionRequest): string {
+  const identity = [
+    model,
+    request.messages,
+    request.prompt ?? null,
+    request.n,
+    request.temperature ?? null,
+    request.topP ?? null,
+    request.maxTokens ?? null,
+    request.seed,
+    request.responseFormat ?? null,
+  ];
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32);
+}
+
+function segmentName(index: number): string {
+  return `generate.journal.${String(index).padStart(5, '0')}.jsonl`;
+}
+
+/** Reads one segment forward, keeping only the responses of documents that may still be asked for. */
+class SegmentReader {
+  private readonly pending = new Map<number, Map<string, JournalOutcome>>();
+  private readonly input: ReturnType<typeof createReadStream>;
+  private readonly lines: AsyncIterator<string>;
+  private lineNumber = 0;
+  private maxOrdinal = -1;
+  private nextOrdinal = 0;
+  private done = false;
+  private window = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly onWarning: (message: string) => void,
+  ) {
+    this.input = createReadStream(path, { encoding: 'utf8' });
+    this.lines = createInterface({ input: this.input, crlfDelay: Number.POSITIVE_INFINITY })[
+      Symbol.asyncIterator
+    ]();
+  }
+
+  close(): void {
+    this.input.destroy();
+  }
+
+  /** Reads and checks the header; false when the segment is empty or its header was torn. */
+  async readHeader(configHash: string): Promise<boolean> {
+    const first = await this.nextLine();
+    if (first === undefined) return this.finish(false);
+    let header: JournalHeader;
+    try {
+      header = JSON.parse(first) as JournalHeader;
+    } catch {
+      if ((await this.nextLine()) !== undefined) throw this.corrupt(1, 'the header line is not JSON');
+      this.onWarning(`${this.path}: ignored a torn header line (the run was killed while starting)`);
+      return this.finish(false);
+    }
+    if (header.journal !== JOURNAL_FORMAT || !Number.isInteger(header.window) || header.window < 1) {
+      throw this.corrupt(1, 'not a megadocs generate journal');
+    }
+    if (header.config !== configHash) {
+      throw new MegadocsError(
+        'JOURNAL',
+        `this journal was written by a run with other options (config ${header.config.slice(0, 12)}, ` +
+          `this run ${configHash.slice(0, 12)})`,
+        {
+          where: this.path,
+          hint: 'Rerun with the options of that run to continue it, or pass --overwrite to start over',
+        },
+      );
+    }
+    this.window = header.window;
+    return true;
+  }
+
+  /** Every journaled outcome of document `ordinal`; ordinals must be asked for in increasing order. */
+  async take(ordinal: number): Promise<Map<string, JournalOutcome> | undefined> {
+    this.nextOrdinal = ordinal;
+    while (!this.done && this.maxOrdinal < ordinal + this.window) await this.readOne();
+    const found = this.pending.get(ordinal);
+    this.pending.delete(ordinal);
+    this.nextOrdinal = ordinal + 1;
+    return found;
+  }
+
+  private async readOne(): Promise<void> {
+    const text = await this.nextLine();
+    if (text === undefined) {
+      this.finish(true);
+      return;
+    }
+    if (text === '') return;
+    let line: JournalLine;
+    try {
+      line = JSON.parse(text) as JournalLine;
+    } catch {
+      const at = this.lineNumber;
+      if ((await this.nextLine()) !== undefined) throw this.corrupt(at, 'a line in the middle is not JSON');
+      this.onWarning(
+        `${this.path}:${at}: ignored a torn last line (the run was killed while writing it); ` +
+          'that request will be sent again',
+      );
+      this.finish(true);
+      return;
+    }
+    if (typeof line.o !== 'number' || typeof line.k !== 'string' || (!line.r && !line.f)) {
+      throw this.corrupt(this.lineNumber, 'a line lacks its document, key or outcome');
+    }
+    this.maxOrdinal = Math.max(this.maxOrdinal, line.o);
+    if (line.o < this.nextOrdinal) return;
+    let outcomes = this.pending.get(line.o);
+    if (!outcomes) {
+      outcomes = new Map();
+      this.pending.set(line.o, outcomes);
+    }
+    outcomes.set(line.k, line.r ? { result: line.r } : { failure: line.f! });
+  }
+
+  private async nextLine(): Promise<string | undefined> {
+    const next = await this.lines.next();
+    if (next.done) return undefined;
+    this.lineNumber += 1;
+    return next.value;
+  }
+
+  private finish(value: boolean): boolean {
+    this.done = true;
+    this.close();
+    return value;
+  }
+
+  private corrupt(line: number, what: string): MegadocsError {
+    return new MegadocsError('CORRUPT', `${what}`, {
+      where: `${this.path}:${line}`,
+      hint: 'The journal was changed by something other than megadocs: pass --overwrite to start over',
+    });
+  }
+}
+
+/** Appends lines to this run's segment; concurrent appends are written together (one write per batch). */
+class SegmentWriter {
+  private queue: Array<{ text: string; resolve: () => void; reject: (error: Error) => void }> = [];
+  private writing = false;
+
+  constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  append(text: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ text, resolve, reject });
+      if (!this.writing) void this.flush();
+    });
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  private async flush(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.handle.appendFile(batch.map((entry) => entry.text).join(''));
+        for (const entry of batch) entry.resolve();
+      } catch (error) {
+        const failure = new MegadocsError('IO', `cannot append to the journal (${messageOf(error)})`, {
+          where: this.path,
+          hint: 'Check free space and permissions of the output directory, then rerun to continue',
+        });
+        for (const entry of batch) entry.reject(failure);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+export class Journal {
+  private constructor(
+    private readonly readers: SegmentReader[],
+    private readonly writer: SegmentWriter,
+    /** Documents the engine may keep in flight while writing this run's segment. */
+    readonly window: number,
+  ) {}
+
+  /** Checks every earlier segment (same config, well-formed header) and starts this run's segment. */
+  static async open(options: JournalOptions): Promise<Journal> {
+    const onWarning = options.onWarning ?? (() => {});
+    const indexes = (await readdir(options.stateDir))
+      .map((name) => SEGMENT_PATTERN.exec(name))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => Number(match[1]))
+      .sort((a, b) => a - b);
+    const readers: SegmentReader[] = [];
+    for (const index of indexes) {
+      const reader = new SegmentReader(join(options.stateDir, segmentName(index)), onWarning);
+      if (await reader.readHeader(options.configHash)) readers.push(reader);
+    }
+    const path = join(options.stateDir, segmentName((indexes.at(-1) ?? -1) + 1));
+    const handle = await open(path, 'ax');
+    const header: JournalHeader = {
+      journal: JOURNAL_FORMAT,
+      version: 1,
+      config: options.configHash,
+      window: options.window,
+    };
+    await handle.appendFile(`${JSON.stringify(header)}\n`);
+    return new Journal(readers, new SegmentWriter(path, handle), options.window);
+  }
+
+  /** Whether earlier runs left responses to replay. */
+  get resuming(): boolean {
+    return this.readers.length > 0;
+  }
+
+  /** The journaled outcomes of document `ordinal` (by request key). Ask in increasing ordinal order. */
+  async replay(ordinal: number): Promise<Map<string, JournalOutcome>> {
+    const merged = new Map<string, JournalOutcome>();
+    for (const reader of this.readers) {
+      const found = await reader.take(ordinal);
+      if (found) for (const [key, outcome] of found) merged.set(key, outcome);
+    }
+    return merged;
+  }
+
+  /** Appends one outcome; resolves once it is written (in the OS, so a killed process keeps it). */
+  append(ordinal: number, key: string, outcome: JournalOutcome): Promise<void> {
+    const line: JournalLine = outcome.result
+      ? { o: ordinal, k: key, r: outcome.result }
+      : { o: ordinal, k: key, f: outcome.failure };
+    return this.writer.append(`${JSON.stringify(line)}\n`);
+  }
+
+  close(): Promise<void> {
+    for (const reader of this.readers) reader.close();
+    return this.writer.close();
+  }
+}

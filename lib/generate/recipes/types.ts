@@ -1,0 +1,95 @@
+// What a recipe is: per document, which requests to make (prompt template, slots, n, sampling) and how
+// their choices become draft generations. The engine does seeds, journal, retries, filters and counting.
+import type { Doc, Usage } from '../../types.js';
+import type { TokenCodec } from '../input.js';
+import type { PostprocessOptions } from '../postprocess.js';
+import type { PromptTemplate, Slots } from '../templates/index.js';
+
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  /** New tokens per generation. */
+  maxTokens?: number;
+}
+
+/** One request a recipe wants made for the current document. */
+export interface RecipeCall {
+  /** Unique within the document and stable across runs (`wiki:0`, `pairs:1`, `rewrite:3`): part of the seed. */
+  name: string;
+  template: PromptTemplate;
+  slots: Slots;
+  n: number;
+  sampling: Sampling;
+  responseFormat?: 'json_object';
+}
+
+export interface ChoiceOutcome {
+  text: string;
+  finishReason: string;
+  /** The request's usage, its completion tokens shared among the choices by text length. */
+  usage: Usage;
+}
+
+export type CallOutcome =
+  | { ok: true; choices: ChoiceOutcome[]; model: string; seed: number }
+  | { ok: false; reason: string; message: string; seed: number };
+
+export interface RecipeContext {
+  doc: Doc;
+  /** The text the model sees: `doc.text`, cut to `--max-input-tokens` when that is set. */
+  text: string;
+  /** Present when the recipe declared `needsTokenizer`, or token bounds / an input budget are set. */
+  codec?: TokenCodec;
+  call(call: RecipeCall): Promise<CallOutcome>;
+  /** Counts a recipe-level retry (e.g. MAGA's invalid JSON) under `reason`. */
+  countRetry(reason: string): void;
+}
+
+/** A generation before the engine's filters: the recipe's view of one choice. */
+export interface Draft {
+  style?: string;
+  index: number;
+  text: string;
+  finishReason: string;
+  usage: Usage;
+  model: string;
+  seed: number;
+  genre?: string;
+  audience?: string;
+  split?: number;
+  splitOffset?: number;
+}
+
+export interface RecipeOutput {
+  drafts: Draft[];
+  /** Generations lost because their request failed. */
+  failed: number;
+  /** Why the document produced nothing at all (e.g. `invalid_pairs_json`), counted per reason. */
+  skipped?: string;
+}
+
+export interface Recipe {
+  /** Recorded in every generation's `recipe` field and in the seeds. */
+  name: string;
+  /** Generations per document (G). */
+  generations: number;
+  /** Stretch splits by tokens. */
+  needsTokenizer: boolean;
+  postprocess: PostprocessOptions;
+  run(context: RecipeContext): Promise<RecipeOutput>;
+}
+
+/** Draft generations from a call's choices; `fields(i)` adds the recipe's own fields to choice i. */
+export function draftsOf(
+  outcome: Extract<CallOutcome, { ok: true }>,
+  fields: (choice: number) => Partial<Draft> & { index: number },
+): Draft[] {
+  return outcome.choices.map((choice, position) => ({
+    text: choice.text,
+    finishReason: choice.finishReason,
+    usage: choice.usage,
+    model: outcome.model,
+    seed: outcome.seed,
+    ...fields(position),
+  }));
+}
