@@ -33,6 +33,8 @@ export interface Generation {
   audience?: string;
   /** For stretch: the split point (1..G) this rationale belongs after. */
   split?: number;
+  /** For stretch: where split `split` is in the document text (a JavaScript string index, UTF-16 units). */
+  splitOffset?: number;
 }
 
 /** A document after tokenization: its ids with EOS/BOS already appended. */

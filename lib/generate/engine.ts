@@ -1,0 +1,250 @@
+// The generate stage: documents in, each document's generations out, in input order. A bounded window of
+// documents keeps the backend's C requests busy; every answer is journaled before it can go downstream.
+import { setMaxListeners } from 'node:events';
+import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
+import type { Doc, Generation, Stage, Usage } from '../types.js';
+import {
+  type CompletionRequest,
+  type CompletionResult,
+  type LlmBackend,
+  RequestFailedError,
+} from './backend.js';
+import { cutAtLineBoundary, type TokenCodec } from './input.js';
+import { type Journal, type JournalOutcome, requestKey } from './journal.js';
+import { mainKeywords, postprocess } from './postprocess.js';
+import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './recipes/types.js';
+import { requestSeed } from './seeds.js';
+import { createGenerateStats, type GenerateStats, increment } from './stats.js';
+import { renderTemplate } from './templates/index.js';
+
+/** One source document with everything generated from it (emitted once all its requests are settled). */
+export interface DocGenerations {
+  doc: Doc;
+  /** Kept generations, by index. */
+  generations: Generation[];
+  /** Generations lost because their request failed. */
+  failed: number;
+  /** Generations dropped by post-processing or `--on-truncated drop`. */
+  filtered: number;
+  /** Why the document produced nothing at all, when a whole stage failed. */
+  skipped?: string;
+}
+
+export interface GenerateStageOptions {
+  backend: LlmBackend;
+  recipe: Recipe;
+  /** The model name sent to the backend (part of the journal key). */
+  model: string;
+  /** Global `--seed`. */
+  seed: number;
+  onTruncated: 'keep' | 'drop';
+  /** Cut inputs longer than this many tokens at a line boundary (needs `codec`). */
+  maxInputTokens?: number;
+  /** Tokenizer for split points, token bounds and input cuts. */
+  codec?: TokenCodec;
+  /** Replays earlier runs' answers and records this run's; its window wins over `window`. */
+  journal?: Journal;
+  /** Documents in flight (default 4 x the backend's concurrency). */
+  window?: number;
+  stats?: GenerateStats;
+  /** Aborting stops the requests in flight. */
+  signal?: AbortSignal;
+}
+
+/** Documents in flight for a backend that keeps `concurrency` requests going. */
+export function defaultWindow(concurrency: number): number {
+  return Math.max(8, 4 * concurrency);
+}
+
+/** Splits a request's completion tokens among its choices by text length (sums stay exact). */
+function choiceUsage(result: CompletionResult): Usage[] {
+  const lengths = result.choices.map((choice) => choice.text.length);
+  const total = lengths.reduce((sum, length) => sum + length, 0);
+  let given = 0;
+  return lengths.map((length, position) => {
+    const last = position === lengths.length - 1;
+    const share = last
+      ? result.usage.completionTokens - given
+      : total > 0
+        ? Math.floor((result.usage.completionTokens * length) / total)
+        : Math.floor(result.usage.completionTokens / lengths.length);
+    given += share;
+    return { promptTokens: result.usage.promptTokens, completionTokens: share };
+  });
+}
+
+export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGenerations> {
+  const { backend, recipe, journal } = options;
+  const stats = options.stats ?? createGenerateStats();
+  const windowSize = journal?.window ?? options.window ?? defaultWindow(backend.concurrency);
+  const controller = new AbortController();
+  options.signal?.addEventListener('abort', () => controller.abort(options.signal?.reason), { once: true });
+  const signal = controller.signal;
+  // Every request in flight listens to this signal: thousands of listeners are expected, not a leak.
+  setMaxListeners(0, signal);
+  stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
+  const usage = stats.tokens[recipe.name]!;
+
+  async function send(request: CompletionRequest, ordinal: number, key: string): Promise<JournalOutcome> {
+    try {
+      const result = await backend.complete(request, signal);
+      stats.requests.completed += 1;
+      const outcome = { result };
+      await journal?.append(ordinal, key, outcome);
+      return outcome;
+    } catch (error) {
+      if (!(error instanceof RequestFailedError)) throw error;
+      const outcome = { failure: { reason: error.reason, message: error.message } };
+      if (error.definitive) await journal?.append(ordinal, key, outcome);
+      return outcome;
+    }
+  }
+
+  async function call(
+    doc: Doc,
+    ordinal: number,
+    replay: Map<string, JournalOutcome>,
+    spec: RecipeCall,
+  ): Promise<CallOutcome> {
+    const seed = requestSeed(options.seed, doc.id, recipe.name, spec.name);
+    const rendered = renderTemplate(spec.template, spec.slots);
+    const request: CompletionRequest = {
+      label: `document ${doc.id} request ${recipe.name}:${spec.name}`,
+      messages: rendered.messages,
+      prompt: rendered.prompt,
+      n: spec.n,
+      temperature: spec.sampling.temperature,
+      topP: spec.sampling.topP,
+      maxTokens: spec.sampling.maxTokens,
+      seed,
+      responseFormat: spec.responseFormat,
+    };
+    const key = requestKey(options.model, request);
+    const replayed = replay.get(key);
+    if (replayed) stats.requests.replayed += 1;
+    const outcome = replayed ?? (await send(request, ordinal, key));
+    if (outcome.failure) {
+      stats.requests.failed += 1;
+      increment(stats.failures, outcome.failure.reason);
+      return { ok: false, ...outcome.failure, seed };
+    }
+    const { result } = outcome;
+    usage.prompt += result.usage.promptTokens;
+    usage.completion += result.usage.completionTokens;
+    const shares = choiceUsage(result);
+    const choices: ChoiceOutcome[] = result.choices.map((choice, position) => ({
+      ...choice,
+      usage: shares[position]!,
+    }));
+    return { ok: true, choices, model: result.model, seed };
+  }
+
+  function finish(doc: Doc, text: string, drafts: Draft[]): { generations: Generation[]; filtered: number } {
+    const generations: Generation[] = [];
+    let filtered = 0;
+    const countTokens = options.codec ? (value: string) => options.codec!.encode(value).length : undefined;
+    const keywords = recipe.postprocess.minKeywordOverlap > 0 ? mainKeywords(text) : [];
+    for (const draft of drafts) {
+      if (draft.finishReason === 'length') {
+        stats.truncated += 1;
+        if (options.onTruncated === 'drop') {
+          filtered += 1;
+          increment(stats.filtered, 'truncated');
+          continue;
+        }
+      }
+      const cleaned = postprocess(draft.text, recipe.postprocess, countTokens, keywords);
+      if (cleaned.dropped !== undefined) {
+        filtered += 1;
+        increment(stats.filtered, cleaned.dropped);
+        continue;
+      }
+      generations.push({ docId: doc.id, recipe: recipe.name, ...draft, text: cleaned.text });
+    }
+    return { generations, filtered };
+  }
+
+  async function processDoc(
+    doc: Doc,
+    ordinal: number,
+    replay: Map<string, JournalOutcome>,
+  ): Promise<DocGenerations> {
+    let text = doc.text;
+    if (options.maxInputTokens && options.codec) {
+      const cut = cutAtLineBoundary(text, options.maxInputTokens, options.codec);
+      if (cut.cut) stats.inputsCut += 1;
+      text = cut.text;
+    }
+    const output = await recipe.run({
+      doc,
+      text,
+      codec: options.codec,
+      call: (spec) => call(doc, ordinal, replay, spec),
+      countRetry: (reason) => increment(stats.retries, reason),
+    });
+    const { generations, filtered } = finish(doc, text, output.drafts);
+    return {
+      doc,
+      generations,
+      failed: output.failed,
+      filtered,
+      ...(output.skipped ? { skipped: output.skipped } : {}),
+    };
+  }
+
+  async function* ordered(docs: AsyncIterator<Doc>): AsyncGenerator<DocGenerations> {
+    const window: Array<Promise<DocGenerations>> = [];
+    let ordinal = 0;
+    let exhausted = false;
+    try {
+      while (true) {
+        while (!exhausted && window.length < windowSize) {
+          const next = await docs.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const replay = journal ? await journal.replay(ordinal) : new Map<string, JournalOutcome>();
+          const pending = processDoc(next.value, ordinal, replay);
+          // A failure that is not one request's own (bad credentials, journal I/O) stops everything at once.
+          pending.catch((error: unknown) => controller.abort(error));
+          window.push(pending);
+          ordinal += 1;
+        }
+        const head = window.shift();
+        if (!head) return;
+        const done = await head;
+        stats.documents += 1;
+        stats.generations += done.generations.length;
+        if (done.skipped) increment(stats.skipped, done.skipped);
+        yield done;
+      }
+    } finally {
+      if (!signal.aborted) controller.abort(new Error('the generate stage was closed'));
+      await docs.return?.();
+    }
+  }
+
+  return (input) => fromAsyncIterable(ordered(toAsyncIterable(input)));
+}
+
+/** The flat output record of one generation (the `generate` command's jsonl.zst), snake_case as documented. */
+export function generationRecord(generation: Generation): Record<string, unknown> {
+  return {
+    doc_id: generation.docId,
+    recipe: generation.recipe,
+    style: generation.style ?? null,
+    index: generation.index,
+    text: generation.text,
+    finish_reason: generation.finishReason,
+    usage: generation.usage
+      ? { prompt_tokens: generation.usage.promptTokens, completion_tokens: generation.usage.completionTokens }
+      : null,
+    model: generation.model,
+    seed: generation.seed,
+    ...(generation.genre === undefined ? {} : { genre: generation.genre, audience: generation.audience }),
+    ...(generation.split === undefined
+      ? {}
+      : { split: generation.split, split_offset: generation.splitOffset }),
+  };
+}
