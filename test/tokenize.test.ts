@@ -141,7 +141,10 @@ describe('encoders match tiktoken', async () => {
     });
 
     it('keeps every id below vocabSize', () => {
-      const largest = [...fineweb, ...TRICKY].reduce((max, text) => Math.max(max, ...encoder.encode(text)), 0);
+      const largest = [...fineweb, ...TRICKY].reduce(
+        (max, text) => Math.max(max, ...encoder.encode(text)),
+        0,
+      );
       expect(largest).toBeLessThan(encoder.vocabSize);
       expect(encoder.eosId).toBeLessThan(encoder.vocabSize);
     });

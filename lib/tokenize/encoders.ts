@@ -113,8 +113,9 @@ function lookUpBomTokensFaithfully(core: BytePairEncodingCore, ranks: RawBytePai
   }
   const bomRanks = new Map<string, number>();
   ranks.forEach((entry, rank) => {
-    const bytes = entryBytes(entry);
-    if (startsWithBom(bytes)) bomRanks.set(bytes.toString('latin1'), rank);
+    // gpt-tokenizer's tables (and ours, see tiktoken-file.ts) keep such tokens as bytes, never as strings.
+    if (typeof entry !== 'string' && startsWithBom(entry))
+      bomRanks.set(Buffer.from(entry).toString('latin1'), rank);
   });
   if (bomRanks.size === 0) return;
   internals.getBpeRankFromBytes = (key) =>
@@ -127,7 +128,7 @@ function entryBytes(entry: string | readonly number[]): Buffer {
   return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
 }
 
-function startsWithBom(bytes: Uint8Array): boolean {
+function startsWithBom(bytes: ArrayLike<number>): boolean {
   return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
 }
 

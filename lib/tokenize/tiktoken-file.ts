@@ -1,5 +1,6 @@
 // Reads a tiktoken rank file (`base64-token rank` per line) into gpt-tokenizer's rank table, with the
 // Llama 3 conventions: ordinary ranks below 128,000, then 256 special tokens from 128,000 on.
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { MegadocsError, messageOf } from '../errors.js';
 
@@ -38,25 +39,14 @@ export function llama3SpecialTokens(): Map<string, number> {
   return new Map(names.map((name, index) => [name, LLAMA3_SPECIAL_START + index]));
 }
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const RANK = /^\d+$/;
-// Strict and BOM-keeping: a token is stored as a string only when its bytes round-trip through UTF-8.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
+const RANK_LINE = /^([A-Za-z0-9+/]+={0,2}) (\d+)\s*$/;
 /**
  * gpt-tokenizer looks ranks up by string for valid UTF-8 and by bytes otherwise; its lookup decoder
  * drops a leading U+FEFF, so tokens starting with one must be stored as bytes (as its own tables do).
  */
 function rankEntry(bytes: Buffer): string | number[] {
   const startsWithBom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  if (!startsWithBom) {
-    try {
-      return utf8.decode(bytes);
-    } catch {
-      // not UTF-8: kept as bytes below
-    }
-  }
-  return [...bytes];
+  return isUtf8(bytes) && !startsWithBom ? bytes.toString('utf8') : Array.from(bytes);
 }
 
 /**
@@ -77,32 +67,32 @@ export async function readTiktokenFile(path: string): Promise<TiktokenFile> {
   const specialTokens = llama3SpecialTokens();
   const specialNames = new Map([...specialTokens].map(([name, id]) => [id, name]));
   const ranks: RankTable = [];
-  const seenBytes = new Set<string>();
   const lines = text.split('\n');
+  const lineOf = (index: number) => `${path}:${index + 1}`;
   for (let index = 0; index < lines.length; index++) {
-    const line = lines[index]!.trim();
-    if (line === '') continue;
-    const where = `${path}:${index + 1}`;
-    const [token, rankText, extra] = line.split(/\s+/);
-    if (!token || !rankText || extra !== undefined || !BASE64.test(token) || !RANK.test(rankText)) {
-      throw malformed(where, `expected "BASE64_TOKEN RANK", got ${JSON.stringify(line.slice(0, 80))}`);
+    const line = lines[index]!;
+    const match = RANK_LINE.exec(line);
+    if (!match) {
+      if (line.trim() === '') continue;
+      throw malformed(
+        lineOf(index),
+        `expected "BASE64_TOKEN RANK", got ${JSON.stringify(line.slice(0, 80))}`,
+      );
     }
+    const [, token, rankText] = match as unknown as [string, string, string];
     const rank = Number(rankText);
     const bytes = Buffer.from(token, 'base64');
     if (rank >= LLAMA3_SPECIAL_START) {
       const expected = specialNames.get(rank);
       if (bytes.toString('latin1') !== expected) {
         throw malformed(
-          where,
+          lineOf(index),
           `rank ${rank} is ${JSON.stringify(bytes.toString('utf8'))}, but Llama 3 reserves it for ${expected ? JSON.stringify(expected) : 'nothing (its ids end at 128255)'}`,
         );
       }
       continue;
     }
-    if (ranks[rank] !== undefined) throw malformed(where, `rank ${rank} appears twice`);
-    const key = bytes.toString('hex');
-    if (seenBytes.has(key)) throw malformed(where, `token ${token} appears twice`);
-    seenBytes.add(key);
+    if (ranks[rank] !== undefined) throw malformed(lineOf(index), `rank ${rank} appears twice`);
     ranks[rank] = rankEntry(bytes);
   }
   checkSingleBytes(ranks, path);
