@@ -1,0 +1,184 @@
+// A pool of tokenizer worker threads: sends each batch of texts to the least loaded worker, gets the ids
+// back as transferred Uint32Arrays, and turns a load failure or a crash into one MegadocsError for all callers.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { type ErrorCode, MegadocsError } from '../errors.js';
+
+/** What every worker is started with. */
+export interface WorkerSettings {
+  tokenizer: string;
+  /** Prepend the encoder's BOS id to each text (when the encoding has one). */
+  bos: boolean;
+  /** Append the encoder's EOS id to each text. */
+  eos: boolean;
+}
+
+export interface BatchRequest {
+  id: number;
+  texts: string[];
+}
+
+/** The ids of a batch, concatenated (BOS/EOS included); text i ends at `ends[i]`. */
+export interface EncodedBatch {
+  tokens: Uint32Array;
+  ends: Uint32Array;
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** A worker's messages: the encoder loaded or did not, a batch was encoded or was not. */
+export type BatchReply =
+  | { type: 'ready' }
+  | { type: 'load-failed'; error: SerializedError }
+  | ({ type: 'batch'; id: number } & EncodedBatch)
+  | { type: 'batch-failed'; id: number; error: SerializedError };
+
+export interface TokenizerPoolOptions extends WorkerSettings {
+  workers: number;
+  /** Heap limits of each worker; a worker that exceeds them crashes and the pool fails. */
+  resourceLimits?: ResourceLimits;
+}
+
+interface PendingBatch {
+  resolve: (batch: EncodedBatch) => void;
+  reject: (error: Error) => void;
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  pending: Map<number, PendingBatch>;
+  loaded: boolean;
+}
+
+/**
+ * How to start a worker. Built, the pool runs from dist/lib/tokenize/pool.js and worker.js sits next to it.
+ * From the TypeScript sources (vitest, tsx) only worker.ts exists: Node 20 ignores `--import tsx` in a
+ * worker's execArgv for a .ts entry, so a one-line bootstrap registers tsx in the worker, then imports worker.ts.
+ */
+function workerEntry(): { script: string | URL; eval: boolean } {
+  const compiled = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return { script: compiled, eval: false };
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const source = new URL('./worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
+  return { script: bootstrap, eval: true };
+}
+
+export class TokenizerPool {
+  readonly size: number;
+  private readonly slots: WorkerSlot[];
+  private readonly loaded: Promise<void>;
+  private signalLoaded!: () => void;
+  private signalLoadFailed!: (error: Error) => void;
+  private failure?: MegadocsError;
+  private closed = false;
+  private nextId = 0;
+
+  constructor(private readonly options: TokenizerPoolOptions) {
+    if (!Number.isInteger(options.workers) || options.workers < 1) {
+      throw new MegadocsError(
+        'BAD_OPTION',
+        `a tokenizer pool needs at least 1 worker, got ${options.workers}`,
+        {
+          where: 'workers',
+          hint: 'Pass workers >= 1 (or 0 to the tokenize stage to encode on the main thread)',
+        },
+      );
+    }
+    this.size = options.workers;
+    this.loaded = new Promise((resolve, reject) => {
+      this.signalLoaded = resolve;
+      this.signalLoadFailed = reject;
+    });
+    // Nobody may be waiting for the load when it fails; encode() and ready() report the failure.
+    this.loaded.catch(() => {});
+    const entry = workerEntry();
+    const workerData: WorkerSettings = { tokenizer: options.tokenizer, bos: options.bos, eos: options.eos };
+    this.slots = Array.from({ length: options.workers }, () => {
+      const worker = new Worker(entry.script, {
+        eval: entry.eval,
+        workerData,
+        resourceLimits: options.resourceLimits,
+      });
+      const slot: WorkerSlot = { worker, pending: new Map(), loaded: false };
+      worker.on('message', (reply: BatchReply) => this.onReply(slot, reply));
+      worker.on('error', (error) => this.fail(this.crashError(error.message)));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(this.crashError(`it exited with code ${code}`));
+      });
+      return slot;
+    });
+  }
+
+  /** Resolves when every worker has loaded the encoder; rejects with the load error. */
+  ready(): Promise<void> {
+    return this.loaded;
+  }
+
+  /** Encodes `texts` on the least loaded worker. */
+  encode(texts: string[]): Promise<EncodedBatch> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new MegadocsError('TOKENIZER', 'the tokenizer pool is closed'));
+    const slot = this.slots.reduce((least, candidate) =>
+      candidate.pending.size < least.pending.size ? candidate : least,
+    );
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.ref();
+      slot.worker.postMessage({ id, texts } satisfies BatchRequest);
+    });
+  }
+
+  /** Stops every worker; pending batches reject. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rejectPending(this.failure ?? new MegadocsError('TOKENIZER', 'the tokenizer pool was closed'));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private onReply(slot: WorkerSlot, reply: BatchReply): void {
+    if (reply.type === 'ready') {
+      slot.loaded = true;
+      if (this.slots.every((each) => each.loaded)) this.signalLoaded();
+    } else if (reply.type === 'load-failed') {
+      this.fail(new MegadocsError(reply.error.code, reply.error.message));
+    } else {
+      const pending = slot.pending.get(reply.id);
+      slot.pending.delete(reply.id);
+      if (reply.type === 'batch') pending?.resolve({ tokens: reply.tokens, ends: reply.ends });
+      else pending?.reject(new MegadocsError(reply.error.code, reply.error.message));
+    }
+    // An idle worker must not keep the process alive (e.g. when a consumer abandons the stream).
+    if (slot.loaded && slot.pending.size === 0) slot.worker.unref();
+  }
+
+  private fail(error: MegadocsError): void {
+    if (this.failure || this.closed) return;
+    this.failure = error;
+    this.signalLoadFailed(error);
+    void this.close();
+  }
+
+  private rejectPending(error: Error): void {
+    for (const slot of this.slots) {
+      for (const pending of slot.pending.values()) pending.reject(error);
+      slot.pending.clear();
+    }
+  }
+
+  private crashError(detail: string): MegadocsError {
+    return new MegadocsError(
+      'TOKENIZER',
+      `a tokenizer worker for ${this.options.tokenizer} crashed: ${detail}`,
+      {
+        hint: 'Check memory limits and the tokenizer file; run with workers 0 to encode on the main thread and see the error there',
+      },
+    );
+  }
+}

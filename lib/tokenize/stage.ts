@@ -1,0 +1,89 @@
+// The tokenize stage: Doc -> TokenizedDoc in input order, on a worker pool (or the main thread with
+// workers 0), batching texts so message overhead stays small and reading only a bounded window ahead.
+import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
+import type { Doc, Stage, TokenizedDoc } from '../types.js';
+import { loadEncoder } from './encoders.js';
+import { type EncodedBatch, TokenizerPool } from './pool.js';
+
+export interface TokenizeOptions {
+  /** An encoder spec (see loadEncoder). */
+  tokenizer: string;
+  /** Worker threads; 0 encodes on the main thread. */
+  workers: number;
+  /** Append the EOS id to every document. */
+  eos: boolean;
+  /** Prepend the BOS id to every document, for encodings that have one (Llama 3); ignored otherwise. */
+  bos: boolean;
+}
+
+/** A batch is closed at this many UTF-16 units of text or this many documents, whichever comes first. */
+const BATCH_MAX_CHARS = 256 * 1024;
+const BATCH_MAX_DOCS = 512;
+/** Batches in flight per worker: enough to keep each busy while the oldest batch is awaited. */
+const BATCHES_IN_FLIGHT_PER_WORKER = 3;
+
+export function tokenizeStage(options: TokenizeOptions): Stage<Doc, TokenizedDoc> {
+  return (input) =>
+    fromAsyncIterable(
+      options.workers === 0 ? encodeOnMainThread(input, options) : encodeOnPool(input, options),
+    );
+}
+
+async function* encodeOnMainThread(input: Highland.Stream<Doc>, options: TokenizeOptions) {
+  const encoder = await loadEncoder(options.tokenizer);
+  const bos = options.bos && encoder.bosId !== undefined ? [encoder.bosId] : [];
+  const eos = options.eos ? [encoder.eosId] : [];
+  for await (const doc of toAsyncIterable(input)) {
+    const tokens = Uint32Array.from([...bos, ...encoder.encode(doc.text), ...eos]);
+    yield { id: doc.id, tokens } satisfies TokenizedDoc;
+  }
+}
+
+interface BatchInFlight {
+  ids: string[];
+  result: Promise<EncodedBatch>;
+}
+
+async function* encodeOnPool(input: Highland.Stream<Doc>, options: TokenizeOptions) {
+  const pool = new TokenizerPool(options);
+  const window: BatchInFlight[] = [];
+  try {
+    for await (const batch of batches(toAsyncIterable(input))) {
+      const result = pool.encode(batch.map((doc) => doc.text));
+      // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
+      result.catch(() => {});
+      window.push({ ids: batch.map((doc) => doc.id), result });
+      if (window.length >= pool.size * BATCHES_IN_FLIGHT_PER_WORKER) yield* splitBatch(window.shift()!);
+    }
+    while (window.length > 0) yield* splitBatch(window.shift()!);
+    // With an empty input nothing was encoded: a tokenizer that cannot load must still fail the stream.
+    await pool.ready();
+  } finally {
+    await pool.close();
+  }
+}
+
+async function* batches(docs: AsyncIterable<Doc>): AsyncGenerator<Doc[]> {
+  let batch: Doc[] = [];
+  let chars = 0;
+  for await (const doc of docs) {
+    batch.push(doc);
+    chars += doc.text.length;
+    if (chars >= BATCH_MAX_CHARS || batch.length >= BATCH_MAX_DOCS) {
+      yield batch;
+      batch = [];
+      chars = 0;
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** One TokenizedDoc per text; each owns its own buffer (a copy, not a view into the batch's). */
+async function* splitBatch({ ids, result }: BatchInFlight): AsyncGenerator<TokenizedDoc> {
+  const { tokens, ends } = await result;
+  let start = 0;
+  for (let index = 0; index < ids.length; index++) {
+    yield { id: ids[index]!, tokens: tokens.slice(start, ends[index]) };
+    start = ends[index]!;
+  }
+}
