@@ -1,6 +1,8 @@
-// The HTTP layer every Hub call goes through: the token only for the Hub's own origin, redirects followed
-// by hand (so the token never reaches a CDN or storage host), 429/5xx/network errors retried with backoff.
-import { type Dispatcher, fetch as undiciFetch } from 'undici';
+// The HTTP layer every Hub call goes through (undici.request): the token only for the Hub's own origin,
+// redirects followed by hand (so it never reaches a CDN or storage host), 429/5xx/network errors retried.
+import type { Readable } from 'node:stream';
+import { type Dispatcher, request as undiciRequest } from 'undici';
+import { fetchOver } from './fetch.js';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -34,10 +36,28 @@ export interface HubOptions {
   onRetry?: (event: RetryEvent) => void;
 }
 
-/** A ready-to-use connection to one Hub: its base URL and a fetch that applies the rules above. */
+export interface HubRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  /** A body that can be sent again on a retry: bytes, text, or a function that makes a fresh stream. */
+  body?: string | Uint8Array | (() => Readable);
+  signal?: AbortSignal;
+}
+
+export interface HubResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered, after redirects. */
+  url: string;
+}
+
+/** A connection to one Hub: its base URL, a request function that applies the rules above, and a fetch on it. */
 export interface HubClient {
   endpoint: string;
   hasToken: boolean;
+  request(url: string, init?: HubRequest): Promise<HubResponse>;
+  /** The same rules behind the fetch interface, for @huggingface/hub (which is given no token itself). */
   fetch: typeof fetch;
 }
 
@@ -59,68 +79,68 @@ export function createHubClient(options: HubOptions = {}): HubClient {
   const origin = new URL(endpoint).origin;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
 
-  const send = async (url: URL, init: RequestInit): Promise<Response> => {
-    const headers = new Headers(init.headers);
-    headers.delete('authorization');
-    if (url.origin === origin && options.token) headers.set('authorization', `Bearer ${options.token}`);
-    const request = { ...init, headers, redirect: 'manual', dispatcher: options.dispatcher };
-    return (await undiciFetch(url, request as Parameters<typeof undiciFetch>[1])) as unknown as Response;
+  const send = (url: URL, init: HubRequest): Promise<Dispatcher.ResponseData> => {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(init.headers ?? {})) {
+      if (name.toLowerCase() !== 'authorization') headers[name.toLowerCase()] = value;
+    }
+    if (url.origin === origin && options.token) headers.authorization = `Bearer ${options.token}`;
+    const body = typeof init.body === 'function' ? init.body() : init.body;
+    return undiciRequest(url, {
+      method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers,
+      body,
+      signal: init.signal,
+      dispatcher: options.dispatcher,
+    });
   };
 
-  const hubFetch = async (input: Parameters<typeof fetch>[0], init: RequestInit = {}): Promise<Response> => {
-    let url = new URL(typeof input === 'object' && 'url' in input ? input.url : String(input));
-    let request = init;
+  const request = async (input: string, init: HubRequest = {}): Promise<HubResponse> => {
+    let url = new URL(input);
+    let current = init;
     for (let hop = 0; ; hop += 1) {
-      const current = url;
-      const currentRequest = request;
-      const response = await withRetries(
-        () => send(current, currentRequest),
-        current,
-        init,
-        policy,
-        options.onRetry,
-      );
-      const location = response.headers.get('location');
-      if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
-      await response.body?.cancel();
+      const target = url;
+      const sent = current;
+      const response = await withRetries(() => send(target, sent), target, init, policy, options.onRetry);
+      const location = response.headers.location;
+      if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string') {
+        return { status: response.statusCode, headers: response.headers, body: response.body, url: url.href };
+      }
+      await response.body.dump();
       if (hop === MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects from ${input}`);
       url = new URL(location, url);
-      const method = (request.method ?? 'GET').toUpperCase();
-      if (
-        response.status === 303 ||
-        ((response.status === 301 || response.status === 302) && method === 'POST')
-      ) {
-        request = { ...request, method: 'GET', body: undefined };
+      const method = (current.method ?? 'GET').toUpperCase();
+      if (response.statusCode === 303 || ([301, 302].includes(response.statusCode) && method === 'POST')) {
+        current = { ...current, method: 'GET', body: undefined };
       }
     }
   };
 
-  return { endpoint, hasToken: Boolean(options.token), fetch: hubFetch as typeof fetch };
+  return { endpoint, hasToken: Boolean(options.token), request, fetch: fetchOver(request) };
 }
 
 /** Runs `attempt` until it gives a non-retryable answer or the policy's tries are spent. */
 async function withRetries(
-  attempt: () => Promise<Response>,
+  attempt: () => Promise<Dispatcher.ResponseData>,
   url: URL,
-  init: RequestInit,
+  init: HubRequest,
   policy: RetryPolicy,
   onRetry: HubOptions['onRetry'],
-): Promise<Response> {
-  const canResend = !(init.body instanceof ReadableStream);
+): Promise<Dispatcher.ResponseData> {
   for (let tried = 1; ; tried += 1) {
-    let response: Response | undefined;
+    let response: Dispatcher.ResponseData | undefined;
     let reason: string;
     try {
       response = await attempt();
-      if (!RETRY_STATUSES.has(response.status)) return response;
-      reason = String(response.status);
+      if (!RETRY_STATUSES.has(response.statusCode) || tried >= policy.attempts) return response;
+      reason = String(response.statusCode);
     } catch (error) {
-      if (init.signal?.aborted || !canResend || tried >= policy.attempts) throw error;
+      if (init.signal?.aborted || tried >= policy.attempts) throw error;
       reason = networkErrorCode(error);
     }
-    if (response && (tried >= policy.attempts || !canResend)) return response;
-    const delayMs = retryDelay(response?.headers.get('retry-after') ?? null, tried, policy);
-    await response?.body?.cancel();
+    const retryAfter = response?.headers['retry-after'];
+    const delayMs = retryDelay(typeof retryAfter === 'string' ? retryAfter : null, tried, policy);
+    await response?.body.dump();
     onRetry?.({ url: url.href, attempt: tried, delayMs, reason });
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     init.signal?.throwIfAborted();
@@ -139,6 +159,7 @@ export function retryDelay(retryAfter: string | null, attempt: number, policy: R
 }
 
 function networkErrorCode(error: unknown): string {
-  const cause = (error as { cause?: { code?: string } })?.cause;
-  return cause?.code ?? (error instanceof Error ? error.message : String(error));
+  const code = (error as { code?: string; cause?: { code?: string } })?.code;
+  const cause = (error as { cause?: { code?: string } })?.cause?.code;
+  return cause ?? code ?? (error instanceof Error ? error.message : String(error));
 }

@@ -2,6 +2,7 @@
 // Used for our own requests (a Response) and for errors thrown by @huggingface/hub (HubApiError).
 import { HubApiError } from '@huggingface/hub';
 import { MegadocsError, messageOf } from '../errors.js';
+import type { HubResponse } from './client.js';
 
 export interface HubErrorContext {
   /** The `hf://` URL (of a file or a location) the request was about. */
@@ -56,9 +57,12 @@ export function hubStatusError(
   });
 }
 
-/** The error for a Response that is not ok (reads its body for the Hub's message). */
-export async function hubResponseError(response: Response, context: HubErrorContext): Promise<MegadocsError> {
-  const text = await response.text().catch(() => '');
+/** The error for a response that is not ok (reads its body for the Hub's message). */
+export async function hubResponseError(
+  response: HubResponse,
+  context: HubErrorContext,
+): Promise<MegadocsError> {
+  const text = await response.body.text().catch(() => '');
   let message = text;
   try {
     const json = JSON.parse(text) as { error?: string; message?: string };
@@ -66,7 +70,8 @@ export async function hubResponseError(response: Response, context: HubErrorCont
   } catch {
     // not JSON: keep the text
   }
-  return hubStatusError(response.status, response.headers.get('x-error-code'), message, context);
+  const code = response.headers['x-error-code'];
+  return hubStatusError(response.status, typeof code === 'string' ? code : null, message, context);
 }
 
 /** Maps anything thrown by a Hub call: HubApiError by its status, network failures with a hint. */

@@ -189,15 +189,16 @@ export function parseCardConfigs(card: string | undefined): CardConfig[] | undef
 
 async function readCard(location: HubLocation, client: HubClient): Promise<string | undefined> {
   const url = `${client.endpoint}/datasets/${location.repo}/resolve/${encodeURIComponent(location.revision)}/README.md`;
-  const response = await client.fetch(url).catch((error: unknown) => {
-    throw hubCallError(error, errorContext(location, client, 'README.md'));
+  const context = errorContext(location, client, 'README.md');
+  const response = await client.request(url).catch((error: unknown) => {
+    throw hubCallError(error, context);
   });
-  if (response.status === 404 && response.headers.get('x-error-code') === 'EntryNotFound') {
-    await response.body?.cancel();
+  if (response.status === 404 && response.headers['x-error-code'] === 'EntryNotFound') {
+    await response.body.dump();
     return undefined;
   }
-  if (!response.ok) throw await hubResponseError(response, errorContext(location, client, 'README.md'));
-  return response.text();
+  if (response.status !== 200) throw await hubResponseError(response, context);
+  return response.body.text();
 }
 
 /** A folder's entries, or undefined when the Hub answers 404 (no such folder, revision or repo). */
@@ -249,13 +250,12 @@ async function requireTree(
 /** Throws when the revision does not exist, naming the branches, tags and converted refs that do. */
 async function requireRevision(location: HubLocation, client: HubClient, asked: string): Promise<void> {
   const context = errorContext(location, client, asked);
-  const response = await client
-    .fetch(`${client.endpoint}/api/datasets/${location.repo}/refs`)
-    .catch((error: unknown) => {
-      throw hubCallError(error, context);
-    });
-  if (!response.ok) throw await hubResponseError(response, context);
-  const refs = (await response.json()) as Record<
+  const refsUrl = `${client.endpoint}/api/datasets/${location.repo}/refs`;
+  const response = await client.request(refsUrl).catch((error: unknown) => {
+    throw hubCallError(error, context);
+  });
+  if (response.status !== 200) throw await hubResponseError(response, context);
+  const refs = (await response.body.json()) as Record<
     string,
     Array<{ name: string; ref: string; targetCommit?: string }>
   >;

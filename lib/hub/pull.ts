@@ -1,11 +1,11 @@
 // Mirrors Hub files to disk with the repo's layout: bounded parallelism, size + LFS sha256 (or git oid) checks,
 // resume (complete files skipped, partial `.incomplete` files continued by Range or restarted), atomic landing.
 import { createHash, type Hash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { HubClient } from './client.js';
 import type { HubFile } from './files.js';
@@ -59,6 +59,8 @@ export async function pullHubFiles(
   };
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  setMaxListeners(4 * concurrency + 10, signal);
   const onBytes = (count: number) => {
     summary.bytes += count;
     options.onProgress?.({ bytes: count });
@@ -79,7 +81,7 @@ export async function pullHubFiles(
       options.onProgress?.({ bytes: 0, finished: { file, outcome } });
     }
   };
-  const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, () =>
+  const workers = Array.from({ length: concurrency }, () =>
     worker().catch((error: unknown) => {
       stop.abort();
       throw error;
@@ -121,7 +123,7 @@ async function pullFile(
     try {
       const { digest, resumed } = await download(file, partial, offset, client, onBytes, signal);
       await verify(file, partial, digest);
-      await land(partial, target);
+      await fs.rename(partial, target); // atomic: a complete path is always a complete, verified file
       return resumed ? 'resumed' : 'downloaded';
     } catch (error) {
       if (error instanceof MegadocsError && error.code === 'CORRUPT') await fs.rm(partial, { force: true });
@@ -163,8 +165,7 @@ async function download(
       callback(null, chunk);
     },
   });
-  const body = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
-  await pipeline(body, tap, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }), { signal });
+  await pipeline(response.body, tap, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }), { signal });
   return { digest: hash?.digest('hex'), resumed };
 }
 
@@ -194,17 +195,6 @@ async function verify(file: HubFile, partial: string, digest: string | undefined
     where: hubFileName(file),
     hint: 'Run the pull again (the damaged part was deleted); if it persists, the file changed on the Hub: pin a revision',
   });
-}
-
-/** Flushes the finished file to disk and renames it into place, so a complete path is always a complete file. */
-async function land(partial: string, target: string): Promise<void> {
-  const handle = await fs.open(partial, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(partial, target);
 }
 
 /** Broken transfers and damaged downloads are worth another try; refusals (401, 404...) are not. */

@@ -1,12 +1,11 @@
 // A Hub file as a ShardRef: a streamed GET for JSONL/compressed files, ranged GETs for Parquet (footer first,
 // then only the row groups and columns read), so the same format readers read Hub and local files alike.
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import type { AsyncBuffer } from 'hyparquet';
 import { MegadocsError } from '../errors.js';
 import { formatOf, SUPPORTED_EXTENSIONS } from '../sources/formats/detect.js';
 import type { ShardRef } from '../sources/types.js';
-import type { HubClient } from './client.js';
+import type { HubClient, HubResponse } from './client.js';
 import { hubCallError, hubResponseError } from './errors.js';
 import { errorContext, type HubFile, type HubSelection, resolveHubFiles } from './files.js';
 import { formatHubUrl, parseHubUrl } from './url.js';
@@ -40,15 +39,16 @@ export function hubShard(file: HubFile, client: HubClient): ShardRef {
     name,
     size: file.size,
     async openStream(): Promise<Readable> {
-      const response = await fetchHubFile(client, file);
-      return Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+      return (await fetchHubFile(client, file)).body;
     },
     async openBuffer(): Promise<AsyncBuffer> {
+      let direct: string | undefined;
       return {
         byteLength: file.size,
         async slice(start: number, end = file.size): Promise<ArrayBuffer> {
-          const response = await fetchHubFile(client, file, start, end);
-          const bytes = await response.arrayBuffer();
+          const response = await fetchHubFile(client, file, start, end, { direct });
+          direct = response.url;
+          const bytes = await response.body.arrayBuffer();
           if (bytes.byteLength !== end - start) {
             throw new MegadocsError(
               'CORRUPT',
@@ -77,32 +77,45 @@ export function hubFileUrl(client: HubClient, file: HubFile): string {
   return `${client.endpoint}/datasets/${file.repo}/resolve/${encodeURIComponent(file.revision)}/${path}`;
 }
 
+export interface FetchFileOptions {
+  /** Accept a 200 with the whole file as the answer to a ranged request (pull restarts then). */
+  allowWhole?: boolean;
+  /** Where an earlier request was redirected (a CDN URL): asked first, the resolve URL again if it refuses. */
+  direct?: string;
+  signal?: AbortSignal;
+}
+
 /**
- * GETs a file, or bytes [start, end) of it. A ranged request that the server answers with anything but
- * 206 from `start` is an error, unless `allowWhole` (then a 200 with the whole file is returned).
+ * GETs a file, or bytes [start, end) of it; `response.url` is where the bytes came from. A ranged request
+ * answered with anything but 206 from `start` is an error, unless `allowWhole` lets a 200 through.
  */
 export async function fetchHubFile(
   client: HubClient,
   file: HubFile,
   start = 0,
   end?: number,
-  options: { allowWhole?: boolean; signal?: AbortSignal } = {},
-): Promise<Response> {
+  options: FetchFileOptions = {},
+): Promise<HubResponse> {
   const ranged = start > 0 || end !== undefined;
   const headers: Record<string, string> = ranged
     ? { range: `bytes=${start}-${end === undefined ? '' : end - 1}` }
     : {};
   const context = errorContext(file, client, file.path);
-  const response = await client
-    .fetch(hubFileUrl(client, file), { headers, signal: options.signal })
-    .catch((error: unknown) => {
+  const get = (url: string) =>
+    client.request(url, { headers, signal: options.signal }).catch((error: unknown) => {
       throw hubCallError(error, context);
     });
-  if (!response.ok) throw await hubResponseError(response, context);
+  let response = options.direct ? await get(options.direct) : undefined;
+  if (!response || response.status >= 400) {
+    await response?.body.dump();
+    response = await get(hubFileUrl(client, file));
+  }
+  if (response.status >= 300) throw await hubResponseError(response, context);
   if (!ranged || (response.status === 200 && options.allowWhole)) return response;
-  const from = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
+  const range = response.headers['content-range'];
+  const from = /^bytes (\d+)-/.exec(typeof range === 'string' ? range : '')?.[1];
   if (response.status !== 206 || Number(from) !== start) {
-    await response.body?.cancel();
+    await response.body.dump();
     throw new MegadocsError('HUB', `the server did not honour a range request (status ${response.status})`, {
       where: context.where,
       hint: 'HF_ENDPOINT must point at a Hub (or mirror) that supports HTTP Range requests',
