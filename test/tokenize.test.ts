@@ -132,6 +132,11 @@ describe('encoders match tiktoken', async () => {
       expect(roundTripFailures(encoder, texts)).toEqual([]);
     });
 
+    it('does not throw on lone surrogates (text cut inside a pair) and encodes them as tiktoken does', () => {
+      const broken = ['a\uD800b', 'x \uDC00\uDC00 y', '\uD83D', `${'emoji 👋'.slice(0, -1)}`];
+      expect(differences(encoder, reference, broken)).toEqual([]);
+    });
+
     it('encodes special-token strings as plain text and never emits EOS from text', () => {
       const text = 'before <|endoftext|> after <|end_of_text|>';
       const ids = encoder.encode(text);

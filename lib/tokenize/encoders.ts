@@ -12,7 +12,7 @@ import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './ti
 export interface Encoder {
   /** The spec it was loaded from. */
   name: string;
-  /** Largest id + 1, special tokens included: uint16 storage fits when it is at most 65,536. */
+  /** Largest id + 1, special tokens included (ids fit in uint16 when this is at most 65,536). */
   vocabSize: number;
   eosId: number;
   bosId?: number;
@@ -87,7 +87,7 @@ function openAiParts(ranks: RawBytePairRanks, splitRegex: RegExp, specialTokens:
  * Fix 1, whitespace: JS `\s` matches U+FEFF and not U+0085; tiktoken's Rust regex `\s` is Unicode
  * White_Space (U+0085 yes, U+FEFF no). Spelling it `\p{White_Space}` gives tiktoken's pre-tokenization.
  */
-export function tiktokenSplitRegex(regex: RegExp): RegExp {
+function tiktokenSplitRegex(regex: RegExp): RegExp {
   const source = regex.source.replaceAll('\\s', '\\p{White_Space}').replaceAll('\\S', '\\P{White_Space}');
   return new RegExp(source, regex.flags);
 }
