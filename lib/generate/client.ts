@@ -97,6 +97,7 @@ interface WireResponse {
 export class OpenAiEndpoint {
   private readonly pool: Pool;
   private readonly path: string;
+  private destroyed = false;
 
   constructor(private readonly options: EndpointOptions) {
     let url: URL;
@@ -133,7 +134,8 @@ export class OpenAiEndpoint {
     let text: string;
     let retryAfter: string | string[] | undefined;
     try {
-      const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal });
+      // No per-request signal (a listener per request is measurable): an abort destroys the pool instead.
+      const response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
       status = response.statusCode;
       retryAfter = response.headers['retry-after'];
       text = await response.body.text();
@@ -162,8 +164,15 @@ export class OpenAiEndpoint {
     throw new RequestFailedError(message, `http_${status}`, true, where);
   }
 
+  /** Waits for the requests in flight, then closes the sockets. */
   close(): Promise<void> {
-    return this.pool.close();
+    return this.destroyed ? Promise.resolve() : this.pool.close();
+  }
+
+  /** Fails every request in flight with `reason` at once (an aborted run). */
+  destroy(reason: Error): Promise<void> {
+    this.destroyed = true;
+    return this.pool.destroy(reason);
   }
 
   private parse(text: string, request: CompletionRequest, where: string): CompletionResult {

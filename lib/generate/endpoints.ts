@@ -88,6 +88,10 @@ export class EndpointSet {
     await Promise.all(this.states.map((state) => state.endpoint.close()));
   }
 
+  async destroy(reason: Error): Promise<void> {
+    await Promise.all(this.states.map((state) => state.endpoint.destroy(reason)));
+  }
+
   private pickHealthy(): EndpointState | undefined {
     let best: EndpointState | undefined;
     const count = this.states.length;

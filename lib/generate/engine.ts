@@ -196,6 +196,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     const window: Array<Promise<DocGenerations>> = [];
     let ordinal = 0;
     let exhausted = false;
+    let finished = false;
     try {
       while (true) {
         while (!exhausted && window.length < windowSize) {
@@ -212,7 +213,10 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
           ordinal += 1;
         }
         const head = window.shift();
-        if (!head) return;
+        if (!head) {
+          finished = true;
+          return;
+        }
         const done = await head;
         stats.documents += 1;
         stats.generations += done.generations.length;
@@ -220,7 +224,8 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
         yield done;
       }
     } finally {
-      if (!signal.aborted) controller.abort(new Error('the generate stage was closed'));
+      // Closed early (an error, or a consumer that stopped): stop the requests still in flight.
+      if (!finished && !signal.aborted) controller.abort(new Error('the generate stage was closed'));
       await docs.return?.();
     }
   }

@@ -41,6 +41,7 @@ export class HttpBackend implements LlmBackend {
   private readonly endpoints: EndpointSet;
   private readonly retry: RetryPolicy;
   private readonly stats: GenerateStats;
+  private readonly watched = new WeakSet<AbortSignal>();
 
   constructor(options: HttpBackendOptions) {
     this.concurrency = options.concurrency;
@@ -67,9 +68,11 @@ export class HttpBackend implements LlmBackend {
   }
 
   async complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    if (signal) this.watch(signal);
     for (let attempt = 0; ; attempt += 1) {
       let failure: TransientError;
-      const release = await this.limiter.acquire(signal);
+      // No signal here: after an abort the slot is taken and the attempt fails at once on the destroyed pool.
+      const release = await this.limiter.acquire();
       try {
         return await this.attempt(request, signal);
       } catch (error) {
@@ -93,6 +96,18 @@ export class HttpBackend implements LlmBackend {
 
   close(): Promise<void> {
     return this.endpoints.close();
+  }
+
+  /** One listener per signal, not per request: when it aborts, every request in flight fails at once. */
+  private watch(signal: AbortSignal): void {
+    if (this.watched.has(signal)) return;
+    this.watched.add(signal);
+    const destroy = () => {
+      const reason = signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+      void this.endpoints.destroy(reason);
+    };
+    if (signal.aborted) destroy();
+    else signal.addEventListener('abort', destroy, { once: true });
   }
 
   private async attempt(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {

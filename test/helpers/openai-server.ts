@@ -25,7 +25,6 @@
 //     receivedBySeed / completedBySeed (Map seed -> count); server.log: one entry per request
 //     {seed, path, n, arrivedAt, respondedAt, status, fault} (times from performance.now(), ms).
 //   server.reset() clears counters and log; await server.close().
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -111,8 +110,11 @@ export interface OpenAiTestServer {
   close(): Promise<void>;
 }
 
+/** FNV-1a over UTF-16 units: cheap enough that the server is not what a benchmark measures. */
 function hash32(text: string): number {
-  return createHash('sha256').update(text).digest().readUInt32BE(0);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
 }
 
 /** mulberry32: a small seeded generator, enough for test answers. */
@@ -137,9 +139,9 @@ export function completionText(
   seed: number,
   choice: number,
   maxTokens?: number,
+  source: string[] = wordsOf(promptText),
 ): { text: string; finishReason: 'stop' | 'length'; tokens: number } {
-  const next = random(hash32(`${promptText}\u0000${seed}\u0000${choice}`));
-  const source = wordsOf(promptText);
+  const next = random(Math.imul(hash32(promptText) ^ seed, 0x9e3779b1) ^ Math.imul(choice + 1, 0x85ebca6b));
   const natural = 40 + Math.floor(next() * 60);
   const count = maxTokens === undefined ? natural : Math.min(natural, Math.max(1, maxTokens));
   const words = [`s${seed}c${choice}`];
@@ -220,6 +222,7 @@ function answerBody(
   const json = chat && options.jsonMode !== false && body.response_format?.type === 'json_object';
   const choices = [];
   let completionTokens = 0;
+  const words = json ? [] : wordsOf(promptText);
   for (let choice = 0; choice < n; choice += 1) {
     let text: string;
     let finishReason: string;
@@ -231,7 +234,7 @@ function answerBody(
       finishReason = 'stop';
       completionTokens += wordsOf(text).length;
     } else {
-      const answer = completionText(promptText, seed, choice, body.max_tokens);
+      const answer = completionText(promptText, seed, choice, body.max_tokens, words);
       text = answer.text;
       finishReason = answer.finishReason;
       completionTokens += answer.tokens;
