@@ -28,6 +28,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { completionText, hash32, magaPairsAnswer, random, wordsOf } from './openai-answers.js';
+
+export { completionText, magaPairsAnswer };
 
 export type LatencySpec =
   | number
@@ -108,74 +111,6 @@ export interface OpenAiTestServer {
   setLatency(latency: LatencySpec): void;
   reset(): void;
   close(): Promise<void>;
-}
-
-/** FNV-1a over UTF-16 units: cheap enough that the server is not what a benchmark measures. */
-function hash32(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
-}
-
-/** mulberry32: a small seeded generator, enough for test answers. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function wordsOf(text: string): string[] {
-  return text.split(/\s+/).filter(Boolean);
-}
-
-/** The deterministic answer to a prompt: marker `s<seed>c<choice>`, then seeded words of the prompt. */
-export function completionText(
-  promptText: string,
-  seed: number,
-  choice: number,
-  maxTokens?: number,
-  source: string[] = wordsOf(promptText),
-): { text: string; finishReason: 'stop' | 'length'; tokens: number } {
-  const next = random(Math.imul(hash32(promptText) ^ seed, 0x9e3779b1) ^ Math.imul(choice + 1, 0x85ebca6b));
-  const natural = 40 + Math.floor(next() * 60);
-  const count = maxTokens === undefined ? natural : Math.min(natural, Math.max(1, maxTokens));
-  const words = [`s${seed}c${choice}`];
-  for (let i = 1; i < count; i += 1)
-    words.push(source.length ? source[Math.floor(next() * source.length)]! : 'word');
-  return { text: words.join(' '), finishReason: count < natural ? 'length' : 'stop', tokens: count };
-}
-
-const GENRES = [
-  'textbook section',
-  'news feature',
-  'personal letter',
-  'lecture transcript',
-  'forum answer',
-  'radio script',
-];
-const AUDIENCES = [
-  'curious teenager',
-  'retired engineer',
-  'busy nurse',
-  'skeptical voter',
-  'bored student',
-  'hostile critic',
-];
-
-/** The JSON-mode answer: genre_1..genre_5 and audience_1..audience_5, chosen by the prompt and seed. */
-export function magaPairsAnswer(promptText: string, seed: number): Record<string, string> {
-  const next = random(hash32(`pairs\u0000${promptText}\u0000${seed}`));
-  const answer: Record<string, string> = {};
-  for (let i = 1; i <= 5; i += 1) {
-    answer[`genre_${i}`] = `${GENRES[Math.floor(next() * GENRES.length)]} #${i}: plain and vivid.`;
-    answer[`audience_${i}`] = `${AUDIENCES[Math.floor(next() * AUDIENCES.length)]} #${i}, reading at home.`;
-  }
-  return answer;
 }
 
 function latencyOf(spec: LatencySpec, request: ReceivedRequest, bodyText: string): number {
