@@ -56,8 +56,8 @@ interface WorkerSlot {
 
 /**
  * How to start a worker. Built, the pool runs from dist/lib/tokenize/pool.js and worker.js sits next to it.
- * From the TypeScript sources (vitest, tsx) only worker.ts exists: Node 20 ignores `--import tsx` in a
- * worker's execArgv for a .ts entry, so a one-line bootstrap registers tsx in the worker, then imports worker.ts.
+ * From the TypeScript sources (vitest, tsx) only worker.ts exists, and on Node 20 `execArgv: ['--import', 'tsx']`
+ * still fails on it ("Unknown file extension .ts"): a one-line bootstrap registers tsx, then imports worker.ts.
  */
 function workerEntry(): { script: string | URL; eval: boolean } {
   const compiled = new URL('./worker.js', import.meta.url);
