@@ -9,6 +9,7 @@ import { createHubClient, type HubClient } from '../lib/hub/client.js';
 import { resolveHubFiles } from '../lib/hub/files.js';
 import { expandHubInput, hubShard } from '../lib/hub/shard.js';
 import { parseHubUrl } from '../lib/hub/url.js';
+import { expandInputs } from '../lib/sources/inputs.js';
 import { localShard } from '../lib/sources/local.js';
 import type { ReadOptions } from '../lib/sources/read.js';
 import { readDocs } from '../lib/sources/read.js';
@@ -215,6 +216,16 @@ describe('lazy reading', () => {
     expect(cdn.every((header) => header === '')).toBe(true);
     expect(hub.length).toBeGreaterThan(0);
     expect(hub.every((header) => header === `Bearer ${TEST_TOKEN}`)).toBe(true);
+  });
+
+  it('expandInputs takes hf:// inputs beside local ones, in the given order', async () => {
+    const shards = await expandInputs([WIKIPEDIA_ZST, 'hf://datasets/fka/awesome-chatgpt-prompts'], {
+      hub: { client, selection: { config: 'default', split: 'train' } },
+    });
+    expect(shards.map((shard) => shard.name)).toEqual([
+      WIKIPEDIA_ZST,
+      'hf://datasets/fka/awesome-chatgpt-prompts@refs/convert/parquet/default/train/0000.parquet',
+    ]);
   });
 
   it('leaves out files it cannot read, and says so', async () => {

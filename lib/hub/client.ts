@@ -65,6 +65,8 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 500, maxDe
 const MAX_REDIRECTS = 10;
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Network errors that another try will not fix: an unknown host name (a typo in HF_ENDPOINT, or offline). */
+const PERMANENT_ERRORS = new Set(['ENOTFOUND']);
 
 /** HF_ENDPOINT and HF_TOKEN from an environment the caller passes in (the CLI passes process.env). */
 export function hubOptionsFromEnv(env: Record<string, string | undefined>): HubOptions {
@@ -135,8 +137,8 @@ async function withRetries(
       if (!RETRY_STATUSES.has(response.statusCode) || tried >= policy.attempts) return response;
       reason = String(response.statusCode);
     } catch (error) {
-      if (init.signal?.aborted || tried >= policy.attempts) throw error;
       reason = networkErrorCode(error);
+      if (init.signal?.aborted || tried >= policy.attempts || PERMANENT_ERRORS.has(reason)) throw error;
     }
     const retryAfter = response?.headers['retry-after'];
     const delayMs = retryDelay(typeof retryAfter === 'string' ? retryAfter : null, tried, policy);

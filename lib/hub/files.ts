@@ -207,6 +207,7 @@ async function listTree(
   client: HubClient,
   folder: string,
   recursive: boolean,
+  asked = folder,
 ): Promise<ListFileEntry[] | undefined> {
   const entries: ListFileEntry[] = [];
   try {
@@ -222,7 +223,7 @@ async function listTree(
     }
   } catch (error) {
     if (error instanceof HubApiError && error.statusCode === 404) return undefined;
-    throw hubCallError(error, errorContext(location, client, folder));
+    throw hubCallError(error, errorContext(location, client, asked));
   }
   return entries;
 }
@@ -235,13 +236,13 @@ async function requireTree(
   recursive: boolean,
   asked: string,
 ): Promise<ListFileEntry[]> {
-  const entries = await listTree(location, client, folder, recursive);
+  const entries = await listTree(location, client, folder, recursive, asked);
   if (entries) return entries;
   await requireRevision(location, client, asked);
   let ancestor = folder;
   while (ancestor) {
     ancestor = ancestor.includes('/') ? ancestor.slice(0, ancestor.lastIndexOf('/')) : '';
-    const listed = await listTree(location, client, ancestor, false);
+    const listed = await listTree(location, client, ancestor, false, asked);
     if (listed) throw missingPath(location, asked, ancestor, listed);
   }
   throw missingPath(location, asked, '', []);

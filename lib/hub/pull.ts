@@ -1,11 +1,10 @@
 // Mirrors Hub files to disk with the repo's layout: bounded parallelism, size + LFS sha256 (or git oid) checks,
 // resume (complete files skipped, partial `.incomplete` files continued by Range or restarted), atomic landing.
 import { createHash, type Hash } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { HubClient } from './client.js';
 import type { HubFile } from './files.js';
@@ -158,15 +157,34 @@ async function download(
   const response = await fetchHubFile(client, file, offset, undefined, { allowWhole: true, signal });
   const resumed = offset > 0 && response.status === 206;
   if (resumed) await feed(hash, partial);
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash?.update(chunk);
-      onBytes(chunk.length);
-      callback(null, chunk);
-    },
+  await appendBody(response.body, partial, resumed, (chunk) => {
+    hash?.update(chunk);
+    onBytes(chunk.length);
   });
-  await pipeline(response.body, tap, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }), { signal });
   return { digest: hash?.digest('hex'), resumed };
+}
+
+/**
+ * Writes a response body to `partial` (appending or from scratch). When the transfer breaks, what arrived
+ * is still flushed to disk before the error is thrown, so the next try resumes from there.
+ */
+async function appendBody(
+  body: Readable,
+  partial: string,
+  append: boolean,
+  onChunk: (chunk: Buffer) => void,
+): Promise<void> {
+  const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      onChunk(chunk);
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => {
+      out.end((error?: Error | null) => (error ? reject(error) : resolve()));
+    });
+  }
 }
 
 /** The hash the listing gives for this file: sha256 for LFS files, the git blob sha1 for others. */

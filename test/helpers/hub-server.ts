@@ -1,7 +1,7 @@
 // A Hugging Face Hub on loopback for tests and benches: tree API (paginated), resolve (Range/ETag/HEAD),
 // a 302 to a second "CDN" server for LFS files, private/gated repos, 429 bursts, refs, and non-xet uploads.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -253,13 +253,12 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     reply.on('close', () => {
       inFlight -= 1;
     });
-    const body =
-      'bytes' in file.source
-        ? [file.source.bytes.subarray(start, last + 1)]
-        : createReadStream(file.source.disk, { start, end: last, highWaterMark: 1 << 18 });
-    if (!cut) return void (Array.isArray(body) ? reply.end(body[0]) : body.pipe(reply));
-    if (Array.isArray(body)) reply.write(body[0], () => reply.destroy());
-    else body.on('end', () => reply.destroy()).pipe(reply, { end: false });
+    if (!cut) {
+      if ('bytes' in file.source) return void reply.end(file.source.bytes.subarray(start, end + 1));
+      return void createReadStream(file.source.disk, { start, end, highWaterMark: 1 << 18 }).pipe(reply);
+    }
+    const bytes = 'bytes' in file.source ? file.source.bytes : readFileSync(file.source.disk);
+    reply.write(bytes.subarray(start, last + 1), () => reply.destroy());
   }
 
   function refuseWrite(request: Request, reply: Reply) {
