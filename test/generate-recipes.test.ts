@@ -9,7 +9,13 @@ import { loadCustomRecipe } from '../lib/generate/recipes/custom.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { parsePairs } from '../lib/generate/recipes/maga.js';
 import { indexesByStyle } from '../lib/generate/recipes/rephrase.js';
-import { DEFAULT_TEMPLATES, fillSlots, loadTemplates, slotsUsed } from '../lib/generate/templates/index.js';
+import {
+  DEFAULT_TEMPLATES,
+  fillSlots,
+  loadTemplates,
+  renderPrompt,
+  slotsUsed,
+} from '../lib/generate/templates/index.js';
 import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
 import { REPO_ROOT, SHARED_DATA, tempDir } from './helpers/cli.js';
 
@@ -29,6 +35,22 @@ describe('templates', () => {
       audience: 'kids',
     });
     expect(filled).toBe('A has {genre} inside B letter/kids {"json": 1} {unknown}');
+  });
+
+  it('renders chat messages, or plain text for base models (the template prompt, else the messages)', () => {
+    const wiki = DEFAULT_TEMPLATES['rephrase.wiki']!;
+    const chat = renderPrompt(wiki, { text: 'Moscow, 1812.' }, 'chat');
+    expect('messages' in chat && chat.messages.map((message) => message.role)).toEqual(['system', 'user']);
+    expect(renderPrompt(wiki, { text: 'Moscow, 1812.' }, 'text')).toEqual({
+      prompt: 'Document:\nMoscow, 1812.\n\nThe same content, written as an encyclopedia article:\n',
+    });
+    const bare = {
+      messages: [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'user' as const, content: '{text}' },
+      ],
+    };
+    expect(renderPrompt(bare, { text: 'Moscow.' }, 'text')).toEqual({ prompt: 'Be brief.\n\nMoscow.' });
   });
 
   it('has a template for every rephrase style, both MAGA stages and stretch, each using its slots', () => {

@@ -9,13 +9,16 @@ export interface ChatMessage {
   content: string;
 }
 
+/** How a backend takes prompts: chat messages (instruct models) or plain text (base models). */
+export type PromptFormat = 'chat' | 'text';
+
 /** One completion request, independent of the wire format. */
 export interface CompletionRequest {
   /** Names the request in errors: `DOC_ID request NAME`. */
   label: string;
-  /** The chat form of the prompt (always present). */
-  messages: ChatMessage[];
-  /** The plain-text form, for base models (`--api completions`); derived from `messages` when absent. */
+  /** The prompt as chat messages, for a backend of format `chat`. */
+  messages?: ChatMessage[];
+  /** The prompt as plain text, for a backend of format `text`. */
   prompt?: string;
   /** Samples wanted from this one prompt. */
   n: number;
@@ -45,6 +48,8 @@ export interface CompletionResult {
 /** Runs completion requests; `concurrency` is how many it keeps in flight at most. */
 export interface LlmBackend {
   readonly concurrency: number;
+  /** Which form of the prompt `complete` reads. */
+  readonly format: PromptFormat;
   complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult>;
   close(): Promise<void>;
 }

@@ -2,12 +2,7 @@
 // and sorts every outcome into a result, a transient error (retry), a rejection, or a fatal error.
 import { Pool } from 'undici';
 import { MegadocsError, messageOf } from '../errors.js';
-import {
-  type ChatMessage,
-  type CompletionRequest,
-  type CompletionResult,
-  RequestFailedError,
-} from './backend.js';
+import { type CompletionRequest, type CompletionResult, RequestFailedError } from './backend.js';
 import { parseRetryAfter, TransientError } from './retry.js';
 
 export type ApiKind = 'chat' | 'completions';
@@ -39,11 +34,6 @@ const NETWORK_REASONS: Record<string, string> = {
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'truncated_body',
 };
 
-/** The plain-text prompt of a chat request, for base models that have no chat template. */
-export function messagesAsPrompt(messages: ChatMessage[]): string {
-  return messages.map((message) => message.content).join('\n\n');
-}
-
 /** The JSON body of a request in the OpenAI wire format. */
 export function requestBody(
   api: ApiKind,
@@ -57,11 +47,16 @@ export function requestBody(
     max_tokens: request.maxTokens,
     seed: request.seed,
   };
-  if (api === 'completions') {
-    return { model, prompt: request.prompt ?? messagesAsPrompt(request.messages), ...sampling };
+  const form = api === 'chat' ? request.messages : request.prompt;
+  if (form === undefined) {
+    throw new MegadocsError('LLM', `the request has no ${api === 'chat' ? 'messages' : 'prompt'}`, {
+      where: request.label,
+      hint: 'Render prompts in the form the backend declares (LlmBackend.format)',
+    });
   }
+  if (api === 'completions') return { model, prompt: form, ...sampling };
   const format = request.responseFormat ? { response_format: { type: request.responseFormat } } : {};
-  return { model, messages: request.messages, ...sampling, ...format };
+  return { model, messages: form, ...sampling, ...format };
 }
 
 /** The server's own explanation in an error body (`{error: {message}}`, `{detail}`, or the raw text). */

@@ -15,7 +15,7 @@ import { mainKeywords, postprocess } from './postprocess.js';
 import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './recipes/types.js';
 import { requestSeed } from './seeds.js';
 import { createGenerateStats, type GenerateStats, increment } from './stats.js';
-import { renderTemplate } from './templates/index.js';
+import { renderPrompt } from './templates/index.js';
 
 /** One source document with everything generated from it (emitted once all its requests are settled). */
 export interface DocGenerations {
@@ -80,7 +80,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   const controller = new AbortController();
   options.signal?.addEventListener('abort', () => controller.abort(options.signal?.reason), { once: true });
   const signal = controller.signal;
-  // Every request in flight listens to this signal: thousands of listeners are expected, not a leak.
+  // Requests waiting for a retry or an endpoint listen to this signal: many listeners are expected.
   setMaxListeners(0, signal);
   stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
   const usage = stats.tokens[recipe.name]!;
@@ -107,11 +107,9 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     spec: RecipeCall,
   ): Promise<CallOutcome> {
     const seed = requestSeed(options.seed, doc.id, recipe.name, spec.name);
-    const rendered = renderTemplate(spec.template, spec.slots);
     const request: CompletionRequest = {
       label: `document ${doc.id} request ${recipe.name}:${spec.name}`,
-      messages: rendered.messages,
-      prompt: rendered.prompt,
+      ...renderPrompt(spec.template, spec.slots, backend.format),
       n: spec.n,
       temperature: spec.sampling.temperature,
       topP: spec.sampling.topP,

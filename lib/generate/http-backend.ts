@@ -5,6 +5,7 @@ import {
   type CompletionRequest,
   type CompletionResult,
   type LlmBackend,
+  type PromptFormat,
   RequestFailedError,
 } from './backend.js';
 import { type ApiKind, OpenAiEndpoint } from './client.js';
@@ -37,6 +38,7 @@ function healthOf(error: TransientError): AttemptHealth {
 
 export class HttpBackend implements LlmBackend {
   readonly concurrency: number;
+  readonly format: PromptFormat;
   private readonly limiter: Limiter;
   private readonly endpoints: EndpointSet;
   private readonly retry: RetryPolicy;
@@ -45,6 +47,7 @@ export class HttpBackend implements LlmBackend {
 
   constructor(options: HttpBackendOptions) {
     this.concurrency = options.concurrency;
+    this.format = options.api === 'chat' ? 'chat' : 'text';
     this.limiter = new Limiter(options.concurrency);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.stats = options.stats ?? createGenerateStats();

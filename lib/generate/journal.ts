@@ -50,12 +50,12 @@ export function requestKey(model: string, request: CompletionRequest): string {
   // Length-prefixed fields, fed to the hash one by one: no large intermediate string per request.
   const field = (value: string) => hash.update(`${value.length}:`).update(value);
   field(model);
-  field(String(request.messages.length));
-  for (const message of request.messages) {
+  field(request.messages ? `chat ${request.messages.length}` : 'text');
+  for (const message of request.messages ?? []) {
     field(message.role);
     field(message.content);
   }
-  field(request.prompt ?? '\u0000none');
+  if (request.prompt !== undefined) field(request.prompt);
   const sampling = [request.n, request.temperature, request.topP, request.maxTokens, request.seed];
   field(JSON.stringify([...sampling, request.responseFormat ?? null]));
   return hash.digest('hex').slice(0, 32);

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MegadocsError, messageOf } from '../../errors.js';
-import type { ChatMessage } from '../backend.js';
+import type { ChatMessage, PromptFormat } from '../backend.js';
 import { MAGA_TEMPLATES } from './maga.js';
 import { REPHRASE_TEMPLATES } from './rephrase.js';
 import { STRETCH_TEMPLATES } from './stretch.js';
@@ -39,13 +39,24 @@ export function fillSlots(text: string, slots: Slots): string {
   return text.replace(SLOT_PATTERN, (whole, name: SlotName) => slots[name] ?? whole);
 }
 
-export function renderTemplate(template: PromptTemplate, slots: Slots): PromptTemplate {
+/**
+ * The filled prompt in the form a backend takes: chat messages, or plain text (the template's `prompt`,
+ * else its messages' contents one after the other).
+ */
+export function renderPrompt(
+  template: PromptTemplate,
+  slots: Slots,
+  format: PromptFormat,
+): { messages: ChatMessage[] } | { prompt: string } {
+  if (format === 'text') {
+    const text = template.prompt ?? template.messages.map((message) => message.content).join('\n\n');
+    return { prompt: fillSlots(text, slots) };
+  }
   return {
     messages: template.messages.map((message) => ({
       role: message.role,
       content: fillSlots(message.content, slots),
     })),
-    prompt: template.prompt === undefined ? undefined : fillSlots(template.prompt, slots),
   };
 }
 
