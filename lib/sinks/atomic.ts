@@ -1,0 +1,40 @@
+// Atomic landing of output files: written under a temporary name in the same directory, renamed when complete.
+// A killed run leaves only `*.tmp` files, never a partial file under a final name; abort() removes them.
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { MegadocsError, messageOf } from '../errors.js';
+
+/** The temporary name `path` is written under: same directory, so the final rename is atomic. */
+export function temporaryName(path: string): string {
+  return `${path}.${randomBytes(4).toString('hex')}.tmp`;
+}
+
+/** Lands files atomically and remembers the temporary ones still being written, to remove them on abort. */
+export class AtomicFiles {
+  private readonly pending = new Set<string>();
+
+  /** Writes `data` to `path` through a temporary file; on failure nothing is left under either name. */
+  async write(path: string, data: Uint8Array | string): Promise<void> {
+    const temporary = temporaryName(path);
+    this.pending.add(temporary);
+    try {
+      await writeFile(temporary, data);
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw new MegadocsError('IO', `cannot write the file (${messageOf(error)})`, {
+        where: path,
+        hint: 'Check the disk space and permissions of the output directory',
+        cause: error,
+      });
+    } finally {
+      this.pending.delete(temporary);
+    }
+  }
+
+  /** Removes the temporary files of writes still in progress. */
+  async removeTemporaries(): Promise<void> {
+    await Promise.all([...this.pending].map((temporary) => rm(temporary, { force: true })));
+    this.pending.clear();
+  }
+}
