@@ -8,6 +8,7 @@ import type { ShardRef } from '../sources/types.js';
 import type { HubClient, HubResponse } from './client.js';
 import { hubCallError, hubResponseError } from './errors.js';
 import { errorContext, type HubFile, type HubSelection, resolveHubFiles } from './files.js';
+import { parquetReadahead } from './readahead.js';
 import { formatHubUrl, parseHubUrl } from './url.js';
 
 export interface HubInputOptions {
@@ -43,25 +44,22 @@ export function hubShard(file: HubFile, client: HubClient): ShardRef {
     },
     async openBuffer(): Promise<AsyncBuffer> {
       let direct: string | undefined;
-      return {
-        byteLength: file.size,
-        async slice(start: number, end = file.size): Promise<ArrayBuffer> {
-          const response = await fetchHubFile(client, file, start, end, { direct });
-          direct = response.url;
-          const bytes = await response.body.arrayBuffer();
-          if (bytes.byteLength !== end - start) {
-            throw new MegadocsError(
-              'CORRUPT',
-              `bytes ${start}-${end} came back with ${bytes.byteLength} bytes`,
-              {
-                where: name,
-                hint: 'The file may have changed on the Hub; pin a revision (@COMMIT) and run again',
-              },
-            );
-          }
-          return bytes;
-        },
-      };
+      return parquetReadahead(file.size, async (start, end) => {
+        const response = await fetchHubFile(client, file, start, end, { direct });
+        direct = response.url;
+        const bytes = await response.body.arrayBuffer();
+        if (bytes.byteLength !== end - start) {
+          throw new MegadocsError(
+            'CORRUPT',
+            `bytes ${start}-${end} came back with ${bytes.byteLength} bytes`,
+            {
+              where: name,
+              hint: 'The file may have changed on the Hub; pin a revision (@COMMIT) and run again',
+            },
+          );
+        }
+        return bytes;
+      });
     },
   };
 }
