@@ -38,3 +38,32 @@ export class AtomicFiles {
     this.pending.clear();
   }
 }
+
+/** Runs landing tasks one at a time in the background: submit() waits for the previous task, so one is in flight. */
+export class OneInFlight {
+  private current: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  /** Starts `task` once the previous one is done; rethrows the first failure of any earlier task. */
+  async submit(task: () => Promise<void>): Promise<void> {
+    await this.settle();
+    this.current = task().catch((error: unknown) => {
+      this.failure ??= error;
+    });
+  }
+
+  /** Waits for the task in flight; rethrows the first failure. */
+  async settle(): Promise<void> {
+    await this.current;
+    this.throwIfFailed();
+  }
+
+  /** Waits for the task in flight and ignores failures (used on abort). */
+  async drain(): Promise<void> {
+    await this.current;
+  }
+
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -38,7 +38,9 @@ export async function readMdsIndex(dir: string): Promise<MdsIndex> {
     throw new MegadocsError('CORRUPT', `index.json is not valid JSON (${messageOf(error)})`, { where: file });
   }
   if (index?.version !== 2 || !Array.isArray(index.shards)) {
-    throw new MegadocsError('CORRUPT', 'not an MDS index (needs "version": 2 and a "shards" list)', { where: file });
+    throw new MegadocsError('CORRUPT', 'not an MDS index (needs "version": 2 and a "shards" list)', {
+      where: file,
+    });
   }
   return index;
 }
@@ -71,7 +73,9 @@ export async function readRawShard(dir: string, entry: MdsShardEntry): Promise<B
   try {
     return zstdDecompress(stored);
   } catch (error) {
-    throw new MegadocsError('CORRUPT', `the shard does not decompress (${messageOf(error)})`, { where: name });
+    throw new MegadocsError('CORRUPT', `the shard does not decompress (${messageOf(error)})`, {
+      where: name,
+    });
   }
 }
 
@@ -93,7 +97,9 @@ export function columnDecoders(entry: MdsShardEntry): {
 } {
   const name = shardName(entry);
   const names = entry.column_names;
-  const encodings = entry.column_encodings.map((encoding, at) => parseEncoding(encoding, `${name}: column ${names[at]}`));
+  const encodings = entry.column_encodings.map((encoding, at) =>
+    parseEncoding(encoding, `${name}: column ${names[at]}`),
+  );
   const sizes = encodings.map(encodingSize);
   return { names, encodings, sizes };
 }

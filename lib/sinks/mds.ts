@@ -7,7 +7,7 @@ import { checkZstdLevel, ZSTD_DEFAULT_LEVEL, zstdCompressFrame } from '../codecs
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
-import { AtomicFiles } from './atomic.js';
+import { AtomicFiles, OneInFlight } from './atomic.js';
 import {
   arrayType,
   type ColumnEncoding,
@@ -132,8 +132,7 @@ export class MdsWriter {
   private readonly entries: MdsShardEntry[] = [];
   private samples: Buffer[] = [];
   private shardBytes: number;
-  private inFlight: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private readonly landing = new OneInFlight();
   private closed = false;
   private written = 0;
   private nextShard = 0;
@@ -195,7 +194,7 @@ export class MdsWriter {
   async write(sample: Record<string, unknown>): Promise<void> {
     if (this.closed)
       throw new MegadocsError('BAD_INPUT', 'write after finish or abort', { where: this.options.dir });
-    if (this.failure) throw this.failure;
+    this.landing.throwIfFailed();
     const encoded = this.encodeSample(sample);
     const added = encoded.length + OFFSET_BYTES;
     if (this.samples.length > 0 && this.shardBytes + added > this.sizeLimit) await this.flush();
@@ -214,16 +213,12 @@ export class MdsWriter {
 
   /** Hands the filled shard to the landing chain; waits for the previous one first (one in flight). */
   private async flush(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
     const samples = this.samples;
     const shard = this.nextShard;
     this.nextShard += 1;
     this.samples = [];
     this.shardBytes = this.emptyShardBytes();
-    this.inFlight = this.land(shard, samples).catch((error: unknown) => {
-      this.failure = error;
-    });
+    await this.landing.submit(() => this.land(shard, samples));
   }
 
   private async land(shard: number, samples: Buffer[]): Promise<void> {
@@ -271,8 +266,7 @@ export class MdsWriter {
   async finish(): Promise<MdsWriterSummary> {
     if (this.closed) throw new MegadocsError('BAD_INPUT', 'finish called twice', { where: this.options.dir });
     if (this.samples.length > 0) await this.flush();
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    await this.landing.settle();
     this.closed = true;
     const index = pythonJson({ shards: this.entries, version: 2 });
     await this.files.write(path.join(this.options.dir, 'index.json'), index);
@@ -283,7 +277,7 @@ export class MdsWriter {
   async abort(): Promise<void> {
     this.closed = true;
     this.samples = [];
-    await this.inFlight;
+    await this.landing.drain();
     await this.files.removeTemporaries();
   }
 }
