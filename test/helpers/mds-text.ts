@@ -6,7 +6,7 @@ import path from 'node:path';
 /** Writes `texts` as `dir/shard.NNNNN.mds` files of `perShard` samples each, plus `dir/index.json`. */
 export async function writeTextMds(dir: string, texts: string[], perShard: number): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
-  const shards = [];
+  const shards: Array<Record<string, unknown>> = [];
   for (let first = 0; first < texts.length; first += perShard) {
     const samples = texts.slice(first, first + perShard).map((text) => {
       const bytes = Buffer.from(text, 'utf8');
