@@ -4,11 +4,19 @@
 import { Command } from 'commander';
 import { MegadocsError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
+import { register as registerGenerate } from './commands/generate.js';
+import { register as registerMerge } from './commands/merge.js';
+import { register as registerPack } from './commands/pack.js';
+import { register as registerPull } from './commands/pull.js';
+import { register as registerRun } from './commands/run.js';
 
 const program = new Command('megadocs')
   .description('Turn web text into synthetic pre-training data and trainer-ready shards')
   .version(VERSION)
   .showHelpAfterError();
+
+for (const register of [registerRun, registerGenerate, registerPack, registerPull, registerMerge])
+  register(program);
 
 try {
   await program.parseAsync(process.argv);

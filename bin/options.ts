@@ -53,3 +53,27 @@ export function addOutputOptions(command: Command): Command {
     .option('-q, --quiet', 'no progress and no summary on stderr', false)
     .option('--json', 'print the final summary as JSON on stdout', false);
 }
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1 << 20,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1 << 30,
+};
+
+/** "64MiB", "1GB", "65536" -> bytes. */
+export function parseByteSize(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = match ? BYTE_UNITS[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new InvalidArgumentError(`expected a size such as 65536, 64MiB or 1GB, got "${value}"`);
+  }
+  return Math.round(Number(match[1]) * unit);
+}

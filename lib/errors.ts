@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'LLM'
   | 'HUB'
   | 'JOURNAL'
-  | 'OUTPUT_EXISTS';
+  | 'OUTPUT_EXISTS'
+  | 'INTERRUPTED';
 
 export interface ErrorContext {
   /** File, `file:line`, shard name, request id or field path the error is about. */

@@ -1,0 +1,194 @@
+// `megadocs pack` as a library call: source -> tokenize -> pack -> MDS sink (or source -> jsonl.zst sink),
+// inside a run directory whose megadocs.json records the resolved options, versions and final stats.
+import { MegadocsError } from '../errors.js';
+import { newPackStats, type PackStats, packStage, type TailMode, validatePackOptions } from '../pack.js';
+import { RunDir } from '../rundir.js';
+import { jsonlSink } from '../sinks/jsonl.js';
+import { mdsSink, parseCompression } from '../sinks/mds.js';
+import { expandInputs } from '../sources/inputs.js';
+import { readDocs } from '../sources/read.js';
+import type { RecordOptions, SourceStats } from '../sources/types.js';
+import { loadEncoder } from '../tokenize/encoders.js';
+import { tokenizeStage } from '../tokenize/stage.js';
+
+export type OutputFormat = 'mds' | 'jsonl';
+
+export interface PackConfig {
+  inputs: string[];
+  out: string;
+  overwrite: boolean;
+  record: RecordOptions;
+  tokenizer: string;
+  workers: number;
+  eos: boolean;
+  bos: boolean;
+  seqLen: number;
+  tail: TailMode;
+  format: OutputFormat;
+  boundaries: boolean;
+  compression: string;
+  shardSize: number;
+  hashes: string[];
+}
+
+/** Live counters, updated as the run goes (the CLI draws progress from them). */
+export interface PackProgress {
+  source: SourceStats;
+  pack: PackStats;
+  shards: number;
+  /** Total input bytes when every input's size is known up front (for the ETA). */
+  inputBytes?: number;
+  startedAt: number;
+}
+
+export interface PackSummary {
+  files: number;
+  documents: number;
+  skippedRecords: number;
+  inputBytes: number;
+  tokens: number;
+  sequences: number;
+  droppedTokens: number;
+  paddedTokens: number;
+  shards: number;
+  rawBytes: number;
+  storedBytes: number;
+  compressionRatio: number;
+  seconds: number;
+  tokensPerSecond: number;
+  /** Peak resident memory of the process (worker threads included), for the memory benchmarks. */
+  peakRssBytes: number;
+}
+
+export function newPackProgress(): PackProgress {
+  return {
+    source: { files: 0, documents: 0, bytes: 0, skipped: 0 },
+    pack: newPackStats(),
+    shards: 0,
+    startedAt: Date.now(),
+  };
+}
+
+/** The options that decide the output bytes (worker count and verbosity do not). */
+function outputIdentity(config: PackConfig): Record<string, unknown> {
+  const { workers: _workers, overwrite: _overwrite, out: _out, ...identity } = config;
+  return identity;
+}
+
+/** Rejects when `signal` aborts (Ctrl-C): the run stops where it is and is marked interrupted. */
+function abortion(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    signal?.addEventListener('abort', () =>
+      reject(
+        new MegadocsError('INTERRUPTED', 'interrupted', { hint: 'Run the same command again to start over' }),
+      ),
+    );
+  });
+}
+
+export interface PackRunOptions {
+  progress?: PackProgress;
+  /** Aborting stops the run and marks it interrupted in megadocs.json; no index.json is written. */
+  signal?: AbortSignal;
+}
+
+export async function runPack(config: PackConfig, run: PackRunOptions = {}): Promise<PackSummary> {
+  const progress = run.progress ?? newPackProgress();
+  parseCompression(config.compression);
+  const encoder = config.format === 'mds' ? await loadEncoder(config.tokenizer) : undefined;
+  if (encoder)
+    validatePackOptions({
+      seqLen: config.seqLen,
+      tail: config.tail,
+      boundaries: config.boundaries,
+      padId: encoder.eosId,
+    });
+  const shards = await expandInputs(config.inputs);
+  if (shards.every((shard) => shard.size !== undefined)) {
+    progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
+  }
+  const runDir = await RunDir.open({
+    dir: config.out,
+    command: 'pack',
+    options: { ...config },
+    identity: outputIdentity(config),
+    overwrite: config.overwrite,
+  });
+  try {
+    const docs = readDocs(shards, { ...config.record, stats: progress.source });
+    const onShard = () => {
+      progress.shards += 1;
+    };
+    const work = encoder
+      ? docs
+          .through(
+            tokenizeStage({
+              tokenizer: config.tokenizer,
+              workers: config.workers,
+              eos: config.eos,
+              bos: config.bos,
+            }),
+          )
+          .through(
+            packStage({
+              seqLen: config.seqLen,
+              tail: config.tail,
+              boundaries: config.boundaries,
+              padId: encoder.eosId,
+              stats: progress.pack,
+            }),
+          )
+          .through((sequences) =>
+            mdsSink({
+              dir: config.out,
+              dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
+              boundaries: config.boundaries,
+              compression: config.compression,
+              shardSize: config.shardSize,
+              hashes: config.hashes,
+              onShard,
+            })(sequences),
+          )
+      : jsonlSink({ dir: config.out, compression: config.compression, shardSize: config.shardSize, onShard })(
+          docs.map((doc) => {
+            progress.pack.documents += 1;
+            return { id: doc.id, text: doc.text };
+          }),
+        );
+    const written = await Promise.race([work, abortion(run.signal)]);
+    const summary = summarize(progress, written);
+    await runDir.complete({ ...summary });
+    return summary;
+  } catch (error) {
+    await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, {
+      ...progress.source,
+      ...progress.pack,
+    });
+    throw error;
+  }
+}
+
+function summarize(
+  progress: PackProgress,
+  written: { shards: number; rawBytes: number; storedBytes: number },
+): PackSummary {
+  const seconds = (Date.now() - progress.startedAt) / 1000;
+  const { source, pack } = progress;
+  return {
+    files: source.files,
+    documents: source.documents,
+    skippedRecords: source.skipped,
+    inputBytes: source.bytes,
+    tokens: pack.tokens,
+    sequences: pack.sequences,
+    droppedTokens: pack.droppedTokens,
+    paddedTokens: pack.paddedTokens,
+    shards: written.shards,
+    rawBytes: written.rawBytes,
+    storedBytes: written.storedBytes,
+    compressionRatio: written.storedBytes > 0 ? written.rawBytes / written.storedBytes : 0,
+    seconds,
+    tokensPerSecond: seconds > 0 ? pack.tokens / seconds : 0,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
