@@ -32,8 +32,14 @@ export function rankDirName(rank: number): string {
   return `rank-${String(rank).padStart(5, '0')}`;
 }
 
-/** Writes `dir/index.json` over all `dir/rank-NNNNN/` datasets; every rank from 0 to the highest must be complete. */
-export async function mergeRankIndexes(dir: string): Promise<MergeSummary> {
+/**
+ * Writes `dir/index.json` over all `dir/rank-NNNNN/` datasets. Every rank from 0 to `worldSize - 1` (or, without
+ * it, to the highest rank folder present) must be complete; a rank folder beyond `worldSize` is an error too.
+ */
+export async function mergeRankIndexes(
+  dir: string,
+  options: { worldSize?: number } = {},
+): Promise<MergeSummary> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
     throw new MegadocsError('IO', `cannot read the output directory (${messageOf(error)})`, {
       where: dir,
@@ -50,9 +56,19 @@ export async function mergeRankIndexes(dir: string): Promise<MergeSummary> {
       hint: 'Run the workers with --rank/--world-size (or under Slurm/Kubernetes) and --out pointing here first',
     });
   }
-  const missing = Array.from({ length: ranks.at(-1)! + 1 }, (_, rank) => rank).filter(
-    (rank) => !ranks.includes(rank),
-  );
+  const expected = options.worldSize ?? ranks.at(-1)! + 1;
+  const extra = ranks.filter((rank) => rank >= expected);
+  if (extra.length) {
+    throw new MegadocsError(
+      'BAD_INPUT',
+      `${extra.map(rankDirName).join(', ')} lie beyond --world-size ${expected}`,
+      {
+        where: dir,
+        hint: 'Pass the world size the workers ran with, or remove folders left from another run',
+      },
+    );
+  }
+  const missing = Array.from({ length: expected }, (_, rank) => rank).filter((rank) => !ranks.includes(rank));
   if (missing.length) {
     throw new MegadocsError(
       'BAD_INPUT',

@@ -90,6 +90,14 @@ describe('mergeRankIndexes', () => {
     await expect(mergeRankIndexes(out)).rejects.toThrow(
       /ranks rank-00001 have no output folder.*Run \(or rerun\) those ranks/,
     );
+    await expect(mergeRankIndexes(out, { worldSize: 2 })).rejects.toThrow(
+      /rank-00002 lie beyond --world-size 2/,
+    );
+    await writeTextMds(path.join(out, 'rank-00003'), ['d'], 1);
+    await expect(mergeRankIndexes(out, { worldSize: 5 })).rejects.toThrow(
+      /ranks rank-00001, rank-00004 have no output folder/,
+    );
+    await fs.rm(path.join(out, 'rank-00003'), { recursive: true });
     await fs.mkdir(path.join(out, 'rank-00001'));
     await expect(mergeRankIndexes(out)).rejects.toThrow(/rank-00001\/index.json: this rank has not finished/);
     await writeTextMds(path.join(out, 'rank-00001'), ['c'], 1);

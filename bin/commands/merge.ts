@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { HubPusher } from '../../lib/hub/push.js';
 import { mergeRankIndexes } from '../../lib/merge.js';
 import { addPushOption, connectHub, describeRetry, pushTargetFrom } from '../hub-options.js';
+import { integerAtLeast } from '../options.js';
 import { formatCount, ProgressDisplay } from '../progress.js';
 
 export function register(program: Command): void {
@@ -14,11 +15,16 @@ export function register(program: Command): void {
     )
     .argument('<out>', 'the --out directory the ranks wrote to');
   addPushOption(command)
+    .option(
+      '--world-size <n>',
+      'the number of ranks that must be there (default: up to the highest rank folder)',
+      integerAtLeast(1),
+    )
     .option('-q, --quiet', 'no summary on stderr', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (out: string, options: Record<string, unknown>) => {
       const display = new ProgressDisplay({ quiet: options.quiet as boolean });
-      const summary = await mergeRankIndexes(out);
+      const summary = await mergeRankIndexes(out, { worldSize: options.worldSize as number | undefined });
       const target = pushTargetFrom(options);
       let pushed: string | undefined;
       if (target) {
