@@ -107,10 +107,7 @@ export function encodingSize(encoding: ColumnEncoding): number | null {
 }
 
 function fail(where: string, message: string): never {
-  throw new MegadocsError('CORRUPT', message, {
-    where,
-    hint: 'The dataset is damaged or was not written by an MDS writer: rewrite it',
-  });
+  throw new MegadocsError('CORRUPT', message, { where });
 }
 
 /** The ndarray bytes of a 1-D array: `(1 << 2) | shape_code`, the length in the smallest uint that fits, the values. */

@@ -63,10 +63,15 @@ const HASH_ALGORITHMS: Record<string, string> = {
   sha3_512: 'sha3-512',
 };
 
+/** The hash names (python hashlib spelling) this Node build can compute. */
+export function supportedHashes(): string[] {
+  const available = new Set(getHashes());
+  return Object.keys(HASH_ALGORITHMS).filter((name) => available.has(HASH_ALGORITHMS[name]!));
+}
+
 /** Sorted, de-duplicated hash names; throws BAD_OPTION for names this build cannot compute. */
 export function checkHashes(names: readonly string[]): string[] {
-  const available = new Set(getHashes());
-  const supported = Object.keys(HASH_ALGORITHMS).filter((name) => available.has(HASH_ALGORITHMS[name]!));
+  const supported = supportedHashes();
   for (const name of names) {
     if (!supported.includes(name)) {
       throw new MegadocsError('BAD_OPTION', `unsupported shard hash "${name}"`, {

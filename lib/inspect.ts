@@ -1,0 +1,379 @@
+// Validates a written dataset (MDS or jsonl) file by file against its index.json and reports what it holds:
+// shards, samples, tokens per sample, raw vs stored bytes; optionally decodes the first samples to text.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseZstdFrameHeader, zstdDecompress, zstdFrameLengths } from './codecs/zstd.js';
+import { MegadocsError, messageOf } from './errors.js';
+import type { JsonlShardEntry } from './sinks/jsonl.js';
+import { digests, supportedHashes } from './sinks/mds.js';
+import {
+  encodingSize,
+  type MdsShardEntry,
+  parseEncoding,
+  readShardLayout,
+  SHARD_ENTRY_KEYS,
+  splitSample,
+} from './sinks/mds-format.js';
+import { columnDecoders, decodeColumn } from './sinks/mds-reader.js';
+import { loadEncoder } from './tokenize/encoders.js';
+
+export interface InspectOptions {
+  /** Decode the first N samples' tokens to text (MDS) or show the first N records' text (jsonl). */
+  decode?: number;
+  /** Tokenizer spec for decoding; default: `options.tokenizer` of DIR/megadocs.json. */
+  tokenizer?: string;
+}
+
+export interface InspectReport {
+  dir: string;
+  format: 'mds' | 'jsonl';
+  valid: boolean;
+  /** Every problem found, each naming the shard (or index.json) and what is wrong. */
+  problems: string[];
+  shards: number;
+  /** Samples (MDS) or records (jsonl). */
+  samples: number;
+  /** Values in the `tokens` column (MDS only). */
+  tokens: number;
+  minTokens: number | null;
+  maxTokens: number | null;
+  columns: string[];
+  compression: string | null;
+  rawBytes: number;
+  storedBytes: number;
+  /** rawBytes / storedBytes. */
+  compressionRatio: number;
+  decoded: Array<{ sample: number; text: string }>;
+}
+
+type Problem = (where: string, message: string) => void;
+
+/** A problem in one shard: recorded, and the rest of that shard is skipped. */
+class ShardProblem extends Error {}
+
+const sameKeys = (value: unknown, keys: readonly string[]) =>
+  value !== null &&
+  typeof value === 'object' &&
+  !Array.isArray(value) &&
+  Object.keys(value).sort().join(',') === [...keys].sort().join(',');
+
+const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
+const isStrings = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** Inspects `dir` (index.json and every shard); never throws for a damaged dataset, it lists the problems. */
+export async function inspectDataset(dir: string, options: InspectOptions = {}): Promise<InspectReport> {
+  const indexFile = path.join(dir, 'index.json');
+  let index: unknown;
+  try {
+    index = JSON.parse(await readFile(indexFile, 'utf8'));
+  } catch (error) {
+    throw new MegadocsError('BAD_INPUT', `cannot read index.json (${messageOf(error)})`, {
+      where: indexFile,
+      hint: 'Point at a complete dataset directory: index.json is written last, when every shard is there',
+    });
+  }
+  const report: InspectReport = {
+    dir,
+    format: (index as { format?: unknown })?.format === 'jsonl' ? 'jsonl' : 'mds',
+    valid: true,
+    problems: [],
+    shards: 0,
+    samples: 0,
+    tokens: 0,
+    minTokens: null,
+    maxTokens: null,
+    columns: [],
+    compression: null,
+    rawBytes: 0,
+    storedBytes: 0,
+    compressionRatio: 0,
+    decoded: [],
+  };
+  const problem: Problem = (where, message) => {
+    report.problems.push(`${where}: ${message}`);
+  };
+  if (report.format === 'jsonl') await inspectJsonl(dir, index, report, problem, options);
+  else await inspectMds(dir, index, report, problem, options);
+  report.valid = report.problems.length === 0;
+  report.compressionRatio = report.storedBytes > 0 ? report.rawBytes / report.storedBytes : 0;
+  return report;
+}
+
+/** Reads a stored file and checks its size and hashes against the index. */
+async function readChecked(
+  dir: string,
+  info: { basename: string; bytes: number },
+  hashes: Record<string, string>,
+): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = await readFile(path.join(dir, info.basename));
+  } catch (error) {
+    throw new ShardProblem(`cannot be read (${messageOf(error)})`);
+  }
+  if (data.length !== info.bytes)
+    throw new ShardProblem(`has ${data.length} bytes, index.json says ${info.bytes}`);
+  checkHashes(data, hashes, '');
+  return data;
+}
+
+/** `label` says which bytes are meant when they are not the stored file itself. */
+function checkHashes(data: Buffer, expected: Record<string, string>, label: string): void {
+  const supported = supportedHashes();
+  const known = Object.keys(expected).filter((algorithm) => supported.includes(algorithm));
+  const actual = digests(data, known);
+  for (const algorithm of known) {
+    if (actual[algorithm] !== expected[algorithm]) {
+      throw new ShardProblem(
+        `${label}${algorithm} is ${actual[algorithm]}, index.json says ${expected[algorithm]}`,
+      );
+    }
+  }
+}
+
+/** Decompresses a stored zstd file that must be ONE frame declaring `rawBytes` (what python's zstd requires). */
+function decompressShard(stored: Buffer, rawBytes: number): Buffer {
+  let frames: number[];
+  try {
+    frames = zstdFrameLengths(stored);
+  } catch (error) {
+    throw new ShardProblem(`is not valid zstd (${messageOf(error)})`);
+  }
+  if (frames.length !== 1)
+    throw new ShardProblem(`holds ${frames.length} zstd frames, readers need exactly one`);
+  const declared = parseZstdFrameHeader(stored).contentSize;
+  if (declared === undefined)
+    throw new ShardProblem(`its zstd frame declares no content size (python's zstd rejects it)`);
+  if (declared !== rawBytes)
+    throw new ShardProblem(`its zstd frame declares ${declared} bytes, index.json says ${rawBytes}`);
+  try {
+    return zstdDecompress(stored);
+  } catch (error) {
+    throw new ShardProblem(`does not decompress (${messageOf(error)})`);
+  }
+}
+
+function checkMdsEntry(entry: unknown): string | undefined {
+  if (!sameKeys(entry, SHARD_ENTRY_KEYS)) {
+    const keys = entry && typeof entry === 'object' ? Object.keys(entry).sort().join(', ') : String(entry);
+    return `shard entry keys are [${keys}], MDS readers need exactly [${SHARD_ENTRY_KEYS.join(', ')}]`;
+  }
+  const shard = entry as MdsShardEntry;
+  if (shard.format !== 'mds' || shard.version !== 2) return 'format must be "mds" and version 2';
+  if (!isStrings(shard.column_names) || !isStrings(shard.column_encodings))
+    return 'column_names and column_encodings must be lists of strings';
+  if (
+    shard.column_names.length !== shard.column_encodings.length ||
+    shard.column_names.length !== shard.column_sizes?.length
+  ) {
+    return 'column_names, column_encodings and column_sizes differ in length';
+  }
+  if (!isStrings(shard.hashes) || [...shard.hashes].sort().join() !== shard.hashes.join())
+    return 'hashes must be a sorted list of names';
+  if (!isCount(shard.samples)) return 'samples must be a whole number';
+  if (shard.size_limit !== null && !isCount(shard.size_limit))
+    return 'size_limit must be a whole number or null';
+  for (const [key, info] of [
+    ['raw_data', shard.raw_data],
+    ['zip_data', shard.zip_data],
+  ] as const) {
+    if (key === 'zip_data' && info === null) continue;
+    if (
+      !sameKeys(info, ['basename', 'bytes', 'hashes']) ||
+      typeof info?.basename !== 'string' ||
+      !isCount(info.bytes)
+    ) {
+      return `${key} must be {basename, bytes, hashes}`;
+    }
+    if (
+      Object.keys(info.hashes ?? {})
+        .sort()
+        .join() !== shard.hashes.join()
+    )
+      return `${key}.hashes must have one digest per name in hashes`;
+  }
+  if ((shard.zip_data === null) !== (shard.compression === null))
+    return 'zip_data must be null exactly when compression is null';
+  if (shard.compression !== null && !/^zstd(:\d+)?$/.test(String(shard.compression))) {
+    return `compression ${JSON.stringify(shard.compression)} cannot be checked here (zstd only)`;
+  }
+  return undefined;
+}
+
+async function inspectMds(
+  dir: string,
+  index: unknown,
+  report: InspectReport,
+  problem: Problem,
+  options: InspectOptions,
+) {
+  if (!sameKeys(index, ['shards', 'version']) || (index as { version: unknown }).version !== 2) {
+    problem('index.json', 'an MDS index has exactly the keys "shards" and "version" (2)');
+    if (!Array.isArray((index as { shards?: unknown })?.shards)) return;
+  }
+  const entries = (index as { shards: unknown[] }).shards;
+  report.shards = entries.length;
+  const decodeIds: Array<{ sample: number; ids: ArrayLike<number> }> = [];
+  for (const [position, entry] of entries.entries()) {
+    const invalid = checkMdsEntry(entry);
+    if (invalid) {
+      problem(`index.json shard ${position}`, invalid);
+      continue;
+    }
+    const shard = entry as MdsShardEntry;
+    const name = (shard.zip_data ?? shard.raw_data).basename;
+    if (position === 0) {
+      report.columns = shard.column_names;
+      report.compression = shard.compression;
+    }
+    try {
+      const stored = await readChecked(
+        dir,
+        shard.zip_data ?? shard.raw_data,
+        (shard.zip_data ?? shard.raw_data).hashes,
+      );
+      const raw = shard.zip_data ? decompressShard(stored, shard.raw_data.bytes) : stored;
+      if (shard.zip_data) {
+        if (raw.length !== shard.raw_data.bytes)
+          throw new ShardProblem(
+            `decompresses to ${raw.length} bytes, raw_data says ${shard.raw_data.bytes}`,
+          );
+        checkHashes(raw, shard.raw_data.hashes, `decompressed (${shard.raw_data.basename}) `);
+      }
+      report.rawBytes += raw.length;
+      report.storedBytes += stored.length;
+      inspectMdsSamples(raw, shard, name, report, (sample, ids) => {
+        if (decodeIds.length < (options.decode ?? 0)) decodeIds.push({ sample, ids });
+      });
+    } catch (error) {
+      if (error instanceof ShardProblem) problem(name, error.message);
+      else if (error instanceof MegadocsError) report.problems.push(error.message);
+      else throw error;
+    }
+  }
+  if (decodeIds.length > 0) {
+    const encoder = await loadEncoder(await decodeTokenizer(dir, options));
+    report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
+  }
+}
+
+/** Checks one raw shard sample by sample and adds its counts to the report; hands each tokens array to onTokens. */
+function inspectMdsSamples(
+  raw: Buffer,
+  shard: MdsShardEntry,
+  name: string,
+  report: InspectReport,
+  onTokens: (sample: number, ids: ArrayLike<number>) => void,
+): void {
+  const { count, offsets } = readShardLayout(raw, name);
+  if (count !== shard.samples)
+    throw new ShardProblem(`holds ${count} samples, index.json says ${shard.samples}`);
+  const sizes = shard.column_encodings.map((encoding, at) =>
+    encodingSize(parseEncoding(encoding, `${name}: column ${shard.column_names[at]}`)),
+  );
+  if (sizes.join() !== shard.column_sizes.join())
+    throw new ShardProblem(`column_sizes ${JSON.stringify(shard.column_sizes)} do not match the encodings`);
+  const configEnd = offsets[0]!;
+  try {
+    JSON.parse(raw.subarray(4 + 4 * (count + 1), configEnd).toString('utf8'));
+  } catch {
+    throw new ShardProblem('the config JSON between the offsets and the first sample does not parse');
+  }
+  const { names, encodings } = columnDecoders(shard);
+  const tokensAt = names.indexOf('tokens');
+  for (let at = 0; at < count; at += 1) {
+    const where = `${name}: sample ${at}`;
+    const columns = splitSample(raw.subarray(offsets[at]!, offsets[at + 1]!), sizes, where);
+    for (const [position, column] of columns.entries()) {
+      const value = decodeColumn(column, encodings[position]!, `${where}, column ${names[position]}`);
+      if (position === tokensAt) {
+        const length = (value as ArrayLike<number>).length;
+        report.tokens += length;
+        report.minTokens = Math.min(report.minTokens ?? length, length);
+        report.maxTokens = Math.max(report.maxTokens ?? length, length);
+        onTokens(report.samples, value as ArrayLike<number>);
+      }
+    }
+    report.samples += 1;
+  }
+}
+
+/** The tokenizer to decode with: the option, else the one the pack command recorded in megadocs.json. */
+async function decodeTokenizer(dir: string, options: InspectOptions): Promise<string> {
+  if (options.tokenizer) return options.tokenizer;
+  try {
+    const manifest = JSON.parse(await readFile(path.join(dir, 'megadocs.json'), 'utf8'));
+    const spec = manifest?.options?.tokenizer;
+    if (typeof spec === 'string') return spec;
+  } catch {
+    // no manifest: fall through to the error below
+  }
+  throw new MegadocsError('BAD_OPTION', 'no tokenizer to decode with', {
+    where: path.join(dir, 'megadocs.json'),
+    hint: 'Pass --tokenizer (e.g. o200k_base): the dataset has no megadocs.json naming the tokenizer it was packed with',
+  });
+}
+
+async function inspectJsonl(
+  dir: string,
+  index: unknown,
+  report: InspectReport,
+  problem: Problem,
+  options: InspectOptions,
+) {
+  if (!sameKeys(index, ['format', 'shards', 'version']) || (index as { version: unknown }).version !== 1) {
+    problem('index.json', 'a jsonl index has exactly the keys "format", "shards" and "version" (1)');
+    if (!Array.isArray((index as { shards?: unknown })?.shards)) return;
+  }
+  const entries = (index as { shards: unknown[] }).shards;
+  report.shards = entries.length;
+  report.columns = [];
+  for (const [position, entry] of entries.entries()) {
+    const shard = entry as JsonlShardEntry;
+    if (
+      !sameKeys(entry, ['basename', 'bytes', 'raw_bytes', 'records', 'sha1']) ||
+      typeof shard.basename !== 'string'
+    ) {
+      problem(
+        `index.json shard ${position}`,
+        'a jsonl shard entry has exactly basename, bytes, raw_bytes, records, sha1',
+      );
+      continue;
+    }
+    const name = shard.basename;
+    const compressed = name.endsWith('.zst');
+    if (position === 0) report.compression = compressed ? 'zstd' : null;
+    try {
+      const stored = await readChecked(dir, shard, { sha1: shard.sha1 });
+      const raw = compressed ? decompressShard(stored, shard.raw_bytes) : stored;
+      if (raw.length !== shard.raw_bytes)
+        throw new ShardProblem(`holds ${raw.length} raw bytes, index.json says ${shard.raw_bytes}`);
+      const text = raw.toString('utf8');
+      if (text.length > 0 && !text.endsWith('\n'))
+        throw new ShardProblem('the last line has no newline (truncated?)');
+      const lines = text.length > 0 ? text.slice(0, -1).split('\n') : [];
+      if (lines.length !== shard.records)
+        throw new ShardProblem(`holds ${lines.length} lines, index.json says ${shard.records}`);
+      for (const [line, json] of lines.entries()) {
+        let record: unknown;
+        try {
+          record = JSON.parse(json);
+        } catch (error) {
+          throw new ShardProblem(`line ${line + 1} is not JSON (${messageOf(error)})`);
+        }
+        if (report.decoded.length < (options.decode ?? 0)) {
+          const value = (record as { text?: unknown })?.text;
+          report.decoded.push({ sample: report.samples, text: typeof value === 'string' ? value : json });
+        }
+        report.samples += 1;
+      }
+      report.rawBytes += raw.length;
+      report.storedBytes += stored.length;
+    } catch (error) {
+      if (error instanceof ShardProblem) problem(name, error.message);
+      else if (error instanceof MegadocsError) report.problems.push(error.message);
+      else throw error;
+    }
+  }
+}
