@@ -83,7 +83,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const copies = Number(process.argv[2] ?? 48);
-  const rounds = Number(process.argv[3] ?? 5);
+  const rounds = Number(process.argv[3] ?? 9);
   const root = repositoryRoot();
   const server = await startServer(root, copies);
   const agent = new Agent({ connections: CONCURRENCY + 2 });
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     );
     console.log(`  ratio                  ${(median(plain) / median(pull)).toFixed(2)}  (target >= 0.9)`);
 
-    const parquet = files.filter((file) => file.path.endsWith('.parquet')).slice(0, 8);
+    const parquet = files.filter((file) => file.path.endsWith('.parquet')).slice(0, 32);
     const local = parquet.map(() => localShard(path.join(root, '../shared/data/fineweb-300.parquet')));
     const remote = parquet.map((file) => hubShard(file, client));
     const hubRates: number[] = [];

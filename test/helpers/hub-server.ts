@@ -1,7 +1,7 @@
 // A Hugging Face Hub on loopback for tests and benches: tree API (paginated), resolve (Range/ETag/HEAD),
 // a 302 to a second "CDN" server for LFS files, private/gated repos, 429 bursts, refs, and non-xet uploads.
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -79,6 +79,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     cdnUrl: () => cdnUrl,
   });
   const cdnFiles = new Map<string, { repo: string; file: StoredFile }>();
+  const diskCache = new Map<string, Buffer>();
   let apiRun = 0;
   let inFlight = 0;
 
@@ -253,12 +254,17 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     reply.on('close', () => {
       inFlight -= 1;
     });
-    if (!cut) {
-      if ('bytes' in file.source) return void reply.end(file.source.bytes.subarray(start, end + 1));
-      return void createReadStream(file.source.disk, { start, end, highWaterMark: 1 << 18 }).pipe(reply);
-    }
-    const bytes = 'bytes' in file.source ? file.source.bytes : readFileSync(file.source.disk);
-    reply.write(bytes.subarray(start, last + 1), () => reply.destroy());
+    const bytes = contentOf(file).subarray(start, last + 1);
+    if (cut) reply.write(bytes, () => reply.destroy());
+    else reply.end(bytes);
+  }
+
+  /** A file's bytes; shared files are read from their place once and then served from memory, like a CDN cache. */
+  function contentOf(file: StoredFile): Buffer {
+    if ('bytes' in file.source) return file.source.bytes;
+    const cached = diskCache.get(file.source.disk) ?? readFileSync(file.source.disk);
+    diskCache.set(file.source.disk, cached);
+    return cached;
   }
 
   function refuseWrite(request: Request, reply: Reply) {
@@ -284,10 +290,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
         .get(repoId)
         ?.revisions.get(revision)
         ?.find((entry) => entry.path === filePath);
-      if (!file) return undefined;
-      if ('bytes' in file.source) return file.source.bytes;
-      const { readFile } = await import('node:fs/promises');
-      return readFile(file.source.disk);
+      return file && contentOf(file);
     },
     close: () => Promise.all([closeServer(hub), closeServer(cdn)]).then(() => undefined),
   };
