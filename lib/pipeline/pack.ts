@@ -75,6 +75,15 @@ function outputIdentity(config: PackConfig): Record<string, unknown> {
   return identity;
 }
 
+/**
+ * The tokenizer's vocabulary size and EOS id. The encoder itself (~60 MB of ranks) is dropped here:
+ * the workers hold their own copies, and the main thread should not keep a third one alive.
+ */
+async function tokenizerFacts(spec: string): Promise<{ vocabSize: number; eosId: number }> {
+  const { vocabSize, eosId } = await loadEncoder(spec);
+  return { vocabSize, eosId };
+}
+
 /** Rejects when `signal` aborts (Ctrl-C): the run stops where it is and is marked interrupted. */
 function abortion(signal: AbortSignal | undefined): Promise<never> {
   return new Promise((_resolve, reject) => {
@@ -95,7 +104,7 @@ export interface PackRunOptions {
 export async function runPack(config: PackConfig, run: PackRunOptions = {}): Promise<PackSummary> {
   const progress = run.progress ?? newPackProgress();
   parseCompression(config.compression);
-  const encoder = config.format === 'mds' ? await loadEncoder(config.tokenizer) : undefined;
+  const encoder = config.format === 'mds' ? await tokenizerFacts(config.tokenizer) : undefined;
   if (encoder)
     validatePackOptions({
       seqLen: config.seqLen,
