@@ -83,7 +83,10 @@ export function validatePackOptions(options: PackOptions): void {
     throw new MegadocsError('BAD_OPTION', `--seq-len must be a whole number >= 1, got ${options.seqLen}`);
   }
   if (!TAIL_MODES.includes(options.tail)) {
-    throw new MegadocsError('BAD_OPTION', `--tail must be one of ${TAIL_MODES.join(', ')}, got "${options.tail}"`);
+    throw new MegadocsError(
+      'BAD_OPTION',
+      `--tail must be one of ${TAIL_MODES.join(', ')}, got "${options.tail}"`,
+    );
   }
   if (options.tail === 'pad' && options.padId === undefined) {
     throw new MegadocsError('BAD_OPTION', '--tail pad needs a pad token id');

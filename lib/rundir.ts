@@ -112,7 +112,10 @@ export class RunDir {
         throw new MegadocsError(
           'OUTPUT_EXISTS',
           `the output directory holds a \`megadocs ${previous.command}\` run with different options`,
-          { where: dir, hint: 'Rerun with the same options to continue it, pass --overwrite, or choose another --out' },
+          {
+            where: dir,
+            hint: 'Rerun with the same options to continue it, pass --overwrite, or choose another --out',
+          },
         );
       }
       if (previous.status === 'complete') {
@@ -147,7 +150,11 @@ export class RunDir {
   }
 
   /** Records why the run stopped; a rerun of the same command continues it. */
-  async stop(status: 'failed' | 'interrupted', error?: unknown, stats?: Record<string, unknown>): Promise<void> {
+  async stop(
+    status: 'failed' | 'interrupted',
+    error?: unknown,
+    stats?: Record<string, unknown>,
+  ): Promise<void> {
     const message = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
     this.manifest = { ...this.manifest, status, error: message, stats, finishedAt: new Date().toISOString() };
     await this.save();
