@@ -1,0 +1,262 @@
+// `megadocs generate INPUTS... --out OUT --llm URL --model M --recipe R`: LLM generations as jsonl.zst shards.
+// Parses and validates flags, reads the API key from the environment once, draws progress, prints the summary.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MegadocsError } from '../../lib/errors.js';
+import {
+  type GenerateConfig,
+  type GenerateProgress,
+  type GenerateSummary,
+  newGenerateProgress,
+  runGenerate,
+} from '../../lib/generate/run.js';
+import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { runWithInterrupt } from '../interrupt.js';
+import {
+  addOutputOptions,
+  addRecordOptions,
+  integerAtLeast,
+  numberBetween,
+  parseByteSize,
+  recordOptionsFrom,
+} from '../options.js';
+import { eta, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+
+function collectList(value: string, previous: string[] | undefined): string[] {
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('expected a value or a comma-separated list');
+  return [...(previous ?? []), ...items];
+}
+
+/** --llm, --model, --api, --api-key-env, --concurrency, --max-retries, --timeout: where and how requests go. */
+export function addLlmOptions(command: Command): Command {
+  return command
+    .option(
+      '--llm <url>',
+      'base URL of an OpenAI-compatible server (repeat or comma-separate for several)',
+      collectList,
+      [],
+    )
+    .requiredOption('--model <name>', 'model name sent to the server')
+    .addOption(
+      new Option(
+        '--api <kind>',
+        'chat: /chat/completions (instruct models); completions: /completions (base models)',
+      )
+        .choices(['chat', 'completions'])
+        .default('chat'),
+    )
+    .option('--api-key-env <var>', 'environment variable that holds the API key', 'OPENAI_API_KEY')
+    .option('--concurrency <n>', 'requests in flight across all servers', integerAtLeast(1), 64)
+    .option(
+      '--max-retries <n>',
+      'retries of a request after 429, 5xx, resets and timeouts',
+      integerAtLeast(0),
+      8,
+    )
+    .option(
+      '--timeout <seconds>',
+      'per-attempt timeout (a non-streamed answer arrives whole)',
+      numberBetween(0.001, 86_400),
+      600,
+    );
+}
+
+/** --recipe and everything that decides the generations. */
+export function addRecipeOptions(command: Command): Command {
+  return command
+    .option('--recipe <name|file>', 'rephrase, maga, stretch, or a custom recipe file (.json)', 'rephrase')
+    .option(
+      '--generations <G>',
+      'generations per document (default: rephrase 4, maga 5, stretch 4)',
+      integerAtLeast(1),
+    )
+    .option(
+      '--styles <list>',
+      'rephrase styles: wiki, qa, simple, terse, distill, knowledge, facts',
+      collectList,
+    )
+    .option('--templates <file>', 'JSON file that overrides prompt templates by name (e.g. "rephrase.wiki")')
+    .option(
+      '--n-per-request <n>',
+      'most samples asked in one request (the n parameter; 1: servers without n)',
+      integerAtLeast(1),
+      16,
+    )
+    .option('--temperature <t>', "sampling temperature (overrides the recipe's)", numberBetween(0, 2))
+    .option('--top-p <p>', "nucleus sampling (overrides the recipe's)", numberBetween(0.000001, 1))
+    .option('--max-tokens <n>', "new tokens per generation (overrides the recipe's)", integerAtLeast(1))
+    .option(
+      '--seed <n>',
+      'global seed; each request gets hash(seed, document, recipe, index)',
+      integerAtLeast(0),
+      0,
+    )
+    .addOption(
+      new Option(
+        '--on-truncated <mode>',
+        'generations cut by max tokens (finish_reason length): keep or drop them',
+      )
+        .choices(['keep', 'drop'])
+        .default('keep'),
+    )
+    .option('--max-input-tokens <n>', 'cut longer inputs at a line boundary', integerAtLeast(1))
+    .option('--tokenizer <spec>', 'tokenizer for stretch split points and token limits', 'o200k_base')
+    .option('--no-json-mode', "do not send response_format json_object for MAGA's stage 1");
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('generate')
+    .description('generate synthetic documents with an LLM (rephrase, MAGA, stretch) into jsonl.zst shards')
+    .argument('<inputs...>', 'files, directories (recursive) or globs: .jsonl .json .gz .zst .parquet');
+  addRecordOptions(command);
+  addLlmOptions(command);
+  addRecipeOptions(command);
+  command
+    .option('--compression <spec>', 'zstd, zstd:N (level N), or none', 'zstd:3')
+    .option(
+      '--shard-size <bytes>',
+      'raw bytes per shard before compression (e.g. 64MiB)',
+      parseByteSize,
+      1 << 26,
+    );
+  addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
+    const config = generateConfigFrom(inputs, options);
+    const apiKey = apiKeyFrom(config.apiKeyEnv, options.apiKeyEnv !== 'OPENAI_API_KEY');
+    const progress = newGenerateProgress();
+    const display = new ProgressDisplay({ quiet: options.quiet as boolean });
+    const line = display.line(() => renderProgress(progress));
+    const timer = setInterval(() => line.update({}), 200);
+    try {
+      const summary = await runWithInterrupt((signal) =>
+        runGenerate(config, {
+          apiKey,
+          progress,
+          signal,
+          onWarning: (message) => display.log(`warning: ${message}`),
+        }),
+      );
+      line.update({});
+      if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      display.summary(
+        `megadocs generate: wrote ${config.out}`,
+        generateSummaryRows(progress.generate, summary),
+      );
+    } finally {
+      clearInterval(timer);
+      display.stop();
+    }
+  });
+}
+
+/** The key from the environment; only a variable named explicitly with --api-key-env must exist. */
+export function apiKeyFrom(variable: string, required: boolean): string | undefined {
+  const key = process.env[variable];
+  if (!key && required) {
+    throw new MegadocsError('BAD_OPTION', `the environment variable ${variable} is not set`, {
+      where: '--api-key-env',
+      hint: `Export ${variable} with the API key, or leave --api-key-env out to use OPENAI_API_KEY`,
+    });
+  }
+  return key || undefined;
+}
+
+export function generateConfigFrom(inputs: string[], options: Record<string, unknown>): GenerateConfig {
+  const llm = options.llm as string[];
+  if (llm.length === 0) {
+    throw new MegadocsError('BAD_OPTION', 'no server given', {
+      where: '--llm',
+      hint: 'Pass --llm http://host:8000/v1 (repeat it, or give a comma list, for several servers)',
+    });
+  }
+  return {
+    inputs,
+    out: options.out as string,
+    overwrite: options.overwrite as boolean,
+    record: recordOptionsFrom(options),
+    llm,
+    model: options.model as string,
+    api: options.api as GenerateConfig['api'],
+    apiKeyEnv: options.apiKeyEnv as string,
+    recipe: options.recipe as string,
+    generations: options.generations as number | undefined,
+    styles: options.styles as string[] | undefined,
+    templates: options.templates as string | undefined,
+    nPerRequest: options.nPerRequest as number,
+    temperature: options.temperature as number | undefined,
+    topP: options.topP as number | undefined,
+    maxTokens: options.maxTokens as number | undefined,
+    seed: options.seed as number,
+    concurrency: options.concurrency as number,
+    maxRetries: options.maxRetries as number,
+    timeoutSeconds: options.timeout as number,
+    onTruncated: options.onTruncated as GenerateConfig['onTruncated'],
+    maxInputTokens: options.maxInputTokens as number | undefined,
+    tokenizer: options.tokenizer as string,
+    jsonMode: options.jsonMode as boolean,
+    compression: options.compression as string,
+    shardSize: options.shardSize as number,
+  };
+}
+
+function byCause(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).filter(([, count]) => count > 0);
+  const total = entries.reduce((sum, [, count]) => sum + count, 0);
+  if (total === 0) return '0';
+  return `${total} (${entries.map(([cause, count]) => `${cause} ${count}`).join(', ')})`;
+}
+
+function renderProgress(progress: GenerateProgress): string {
+  const { generate: stats, source } = progress;
+  const seconds = (Date.now() - stats.startedAt) / 1000;
+  const docsPerSecond = rate(stats.documents, seconds);
+  const estimatedTotal =
+    progress.inputBytes && source.bytes > 0
+      ? (source.documents * progress.inputBytes) / source.bytes
+      : undefined;
+  const parts = [
+    'generate',
+    `${formatCount(stats.documents)}${estimatedTotal ? `/~${formatCount(estimatedTotal)}` : ''} docs`,
+    `${stats.requests.inFlight} in flight`,
+    `${formatCount(rate(stats.requests.completed, seconds))} req/s`,
+    `${formatCount(rate(totalTokens(stats).completion, seconds))} out tok/s`,
+    `retries ${byCause(stats.retries)}`,
+    `failures ${byCause(stats.failures)}`,
+  ];
+  if (estimatedTotal)
+    parts.push(`ETA ${formatDuration(eta(stats.documents, estimatedTotal, docsPerSecond))}`);
+  return parts.join('  ');
+}
+
+/** The closing summary: requests, retries and failures by cause, tokens, req/s, latency, wall time. */
+export function generateSummaryRows(stats: GenerateStats, summary: GenerateSummary): Array<[string, string]> {
+  const seconds = (Date.now() - stats.startedAt) / 1000;
+  const tokens = totalTokens(stats);
+  const { requests } = stats;
+  const skipped = Object.values(stats.skipped).reduce((sum, count) => sum + count, 0);
+  return [
+    ['documents', `${stats.documents}${skipped ? ` (${byCause(stats.skipped)} skipped)` : ''}`],
+    [
+      'generations',
+      `${stats.generations} (filtered ${byCause(stats.filtered)}, truncated ${stats.truncated})`,
+    ],
+    [
+      'requests',
+      `${requests.completed} answered (${requests.sent} attempts), ${requests.replayed} replayed from the journal`,
+    ],
+    ['retries', byCause(stats.retries)],
+    ['failures', byCause(stats.failures)],
+    ['tokens in/out', `${formatCount(tokens.prompt)} / ${formatCount(tokens.completion)}`],
+    ['req/s', formatCount(rate(requests.completed, seconds))],
+    [
+      'latency p50/p99',
+      `${latencyQuantile(stats.latency, 0.5).toFixed(0)} ms / ${latencyQuantile(stats.latency, 0.99).toFixed(0)} ms`,
+    ],
+    ['inputs cut', String(stats.inputsCut)],
+    ['shards', String(summary.shards)],
+    ['wall time', formatDuration(seconds)],
+  ];
+}

@@ -1,0 +1,217 @@
+// `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
+// inside a run directory whose state/ holds the journal, so a rerun after a crash pays for nothing twice.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { MegadocsError, messageOf } from '../errors.js';
+import { hashConfig, RunDir } from '../rundir.js';
+import { jsonlSink } from '../sinks/jsonl.js';
+import { expandInputs } from '../sources/inputs.js';
+import { readDocs } from '../sources/read.js';
+import type { RecordOptions, SourceStats } from '../sources/types.js';
+import { loadEncoder } from '../tokenize/encoders.js';
+import type { ApiKind } from './client.js';
+import { defaultWindow, generateStage, generationRecord } from './engine.js';
+import { HttpBackend } from './http-backend.js';
+import { Journal } from './journal.js';
+import { recipeNeedsTokenizer, resolveRecipe } from './recipes/index.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
+import { createGenerateStats, type GenerateStats, statsSnapshot } from './stats.js';
+import { loadTemplates } from './templates/index.js';
+
+export interface GenerateConfig {
+  inputs: string[];
+  out: string;
+  overwrite: boolean;
+  record: RecordOptions;
+  /** Base URLs of the servers (`--llm`). */
+  llm: string[];
+  model: string;
+  api: ApiKind;
+  /** The name of the variable that holds the key (recorded; the key itself never is). */
+  apiKeyEnv: string;
+  recipe: string;
+  generations?: number;
+  styles?: string[];
+  /** A `--templates` file. */
+  templates?: string;
+  nPerRequest: number;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  seed: number;
+  concurrency: number;
+  maxRetries: number;
+  timeoutSeconds: number;
+  onTruncated: 'keep' | 'drop';
+  maxInputTokens?: number;
+  tokenizer: string;
+  jsonMode: boolean;
+  compression: string;
+  shardSize: number;
+}
+
+/** Live counters for the progress display. */
+export interface GenerateProgress {
+  source: SourceStats;
+  generate: GenerateStats;
+  /** Total input bytes when known (for the ETA). */
+  inputBytes?: number;
+  shards: number;
+}
+
+export interface GenerateRunOptions {
+  /** The API key, read from the environment by the caller; sent as a bearer token, never stored. */
+  apiKey?: string;
+  progress?: GenerateProgress;
+  signal?: AbortSignal;
+  /** Warnings such as a torn journal line. */
+  onWarning?: (message: string) => void;
+}
+
+export type GenerateSummary = Record<string, unknown> & {
+  documents: number;
+  generations: number;
+  shards: number;
+};
+
+export function newGenerateProgress(): GenerateProgress {
+  return {
+    source: { files: 0, documents: 0, bytes: 0, skipped: 0 },
+    generate: createGenerateStats(),
+    shards: 0,
+  };
+}
+
+async function fileHash(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
+  } catch (error) {
+    throw new MegadocsError('BAD_CONFIG', `cannot read ${path} (${messageOf(error)})`, { where: path });
+  }
+}
+
+/** The options that decide the output: not the servers, the key, concurrency, retries or timeouts. */
+async function outputIdentity(config: GenerateConfig): Promise<Record<string, unknown>> {
+  const {
+    llm: _llm,
+    apiKeyEnv: _apiKeyEnv,
+    concurrency: _concurrency,
+    maxRetries: _maxRetries,
+    timeoutSeconds: _timeout,
+    overwrite: _overwrite,
+    out: _out,
+    ...identity
+  } = config;
+  const recipeFile = config.recipe.toLowerCase().endsWith('.json')
+    ? await fileHash(config.recipe)
+    : undefined;
+  return { ...identity, recipeFile, templatesFile: await fileHash(config.templates) };
+}
+
+function abortion(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    signal?.addEventListener('abort', () =>
+      reject(
+        new MegadocsError('INTERRUPTED', 'interrupted', { hint: 'Run the same command again to continue' }),
+      ),
+    );
+  });
+}
+
+export async function runGenerate(
+  config: GenerateConfig,
+  run: GenerateRunOptions = {},
+): Promise<GenerateSummary> {
+  const progress = run.progress ?? newGenerateProgress();
+  const stats = progress.generate;
+  const templates = config.templates ? await loadTemplates(config.templates) : undefined;
+  const recipe = await resolveRecipe({
+    recipe: config.recipe,
+    generations: config.generations,
+    styles: config.styles,
+    nPerRequest: config.nPerRequest,
+    sampling: { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens },
+    templates,
+    jsonMode: config.jsonMode,
+  });
+  const codec =
+    recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
+  const shards = await expandInputs(config.inputs);
+  if (shards.every((shard) => shard.size !== undefined)) {
+    progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
+  }
+  const identity = await outputIdentity(config);
+  const runDir = await RunDir.open({
+    dir: config.out,
+    command: 'generate',
+    options: { ...config },
+    identity,
+    overwrite: config.overwrite,
+  });
+  const backend = new HttpBackend({
+    urls: config.llm,
+    api: config.api,
+    model: config.model,
+    apiKey: run.apiKey,
+    concurrency: config.concurrency,
+    timeoutMs: config.timeoutSeconds * 1000,
+    retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
+    stats,
+  });
+  let journal: Journal | undefined;
+  try {
+    journal = await Journal.open({
+      stateDir: runDir.stateDir,
+      configHash: hashConfig(identity),
+      window: defaultWindow(config.concurrency),
+      onWarning: run.onWarning,
+    });
+    const records = readDocs(shards, { ...config.record, stats: progress.source })
+      .through(
+        generateStage({
+          backend,
+          recipe,
+          model: config.model,
+          seed: config.seed,
+          onTruncated: config.onTruncated,
+          maxInputTokens: config.maxInputTokens,
+          codec,
+          journal,
+          stats,
+          signal: run.signal,
+        }),
+      )
+      .map((done) => done.generations.map(generationRecord))
+      .sequence();
+    const onShard = () => {
+      progress.shards += 1;
+    };
+    const written = await Promise.race([
+      jsonlSink({ dir: config.out, compression: config.compression, shardSize: config.shardSize, onShard })(
+        records,
+      ),
+      abortion(run.signal),
+    ]);
+    const summary: GenerateSummary = {
+      ...statsSnapshot(stats),
+      documents: stats.documents,
+      generations: stats.generations,
+      sourceFiles: progress.source.files,
+      malformedRecords: progress.source.skipped,
+      shards: written.shards,
+      rawBytes: written.rawBytes,
+      storedBytes: written.storedBytes,
+    };
+    await runDir.complete(summary);
+    return summary;
+  } catch (error) {
+    await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, statsSnapshot(stats));
+    throw error;
+  } finally {
+    await journal?.close();
+    await backend.close();
+  }
+}
