@@ -249,6 +249,10 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
     ],
     ['retries', byCause(stats.retries)],
     ['failures', byCause(stats.failures)],
+    ...Object.entries(stats.failureExamples).map(([cause, message]): [string, string] => [
+      `  ${cause}`,
+      message,
+    ]),
     ['tokens in/out', `${formatCount(tokens.prompt)} / ${formatCount(tokens.completion)}`],
     ['req/s', formatCount(rate(requests.completed, seconds))],
     [

@@ -124,6 +124,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     if (outcome.failure) {
       stats.requests.failed += 1;
       increment(stats.failures, outcome.failure.reason);
+      stats.failureExamples[outcome.failure.reason] ??= outcome.failure.message;
       return { ok: false, ...outcome.failure, seed };
     }
     const { result } = outcome;

@@ -27,6 +27,8 @@ export interface GenerateStats {
   };
   retries: Record<string, number>;
   failures: Record<string, number>;
+  /** The first message of each failure cause (the server's own words, e.g. a context length). */
+  failureExamples: Record<string, string>;
   /** Generations dropped by post-processing, by filter. */
   filtered: Record<string, number>;
   /** Generations that ended with `finish_reason: length`. */
@@ -47,6 +49,7 @@ export function createGenerateStats(now = Date.now()): GenerateStats {
     requests: { sent: 0, completed: 0, replayed: 0, failed: 0, inFlight: 0 },
     retries: {},
     failures: {},
+    failureExamples: {},
     filtered: {},
     truncated: 0,
     inputsCut: 0,
