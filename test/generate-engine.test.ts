@@ -294,7 +294,9 @@ describe('flow control and failures', () => {
     expect(rejected.length).toBeGreaterThan(0);
     expect(rejected.length).toBeLessThan(20);
     expect(first.stats.failures).toEqual({ http_400: rejected.length });
-    expect(first.stats.failureExamples.http_400).toMatch(/document \S+ request rephrase:wiki:0: HTTP 400: .*maximum context/);
+    expect(first.stats.failureExamples.http_400).toMatch(
+      /document \S+ request rephrase:wiki:0: HTTP 400: .*maximum context/,
+    );
     expect(strict.stats.received).toBe(20);
     const second = await run();
     expect(strict.stats.received).toBe(20);
