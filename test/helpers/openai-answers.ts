@@ -20,24 +20,49 @@ export function random(seed: number): () => number {
   };
 }
 
-export function wordsOf(text: string): string[] {
-  return text.split(/\s+/).filter(Boolean);
+function isSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13) || code === 160;
 }
 
-/** The deterministic answer to a prompt: marker `s<seed>c<choice>`, then seeded words of the prompt. */
+/** Whitespace-separated words in `text`, counted without splitting it. */
+export function countWords(text: string): number {
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const space = isSpace(text.charCodeAt(i));
+    if (!space && !inWord) words += 1;
+    inWord = !space;
+  }
+  return words;
+}
+
+/** The word around position `at` (or the next one after whitespace); undefined past the last word. */
+function wordAt(text: string, at: number): string | undefined {
+  let start = at;
+  while (start < text.length && isSpace(text.charCodeAt(start))) start += 1;
+  if (start >= text.length) return undefined;
+  while (start > 0 && !isSpace(text.charCodeAt(start - 1))) start -= 1;
+  let end = start;
+  while (end < text.length && !isSpace(text.charCodeAt(end))) end += 1;
+  return text.slice(start, end);
+}
+
+/**
+ * The deterministic answer to a prompt: marker `s<seed>c<choice>`, then 39..98 words of the prompt picked
+ * at seeded positions (long words a little more often), cut to `maxTokens` words (finish_reason length).
+ */
 export function completionText(
   promptText: string,
   seed: number,
   choice: number,
   maxTokens?: number,
-  source: string[] = wordsOf(promptText),
 ): { text: string; finishReason: 'stop' | 'length'; tokens: number } {
   const next = random(Math.imul(hash32(promptText) ^ seed, 0x9e3779b1) ^ Math.imul(choice + 1, 0x85ebca6b));
   const natural = 40 + Math.floor(next() * 60);
   const count = maxTokens === undefined ? natural : Math.min(natural, Math.max(1, maxTokens));
   const words = [`s${seed}c${choice}`];
   for (let i = 1; i < count; i += 1)
-    words.push(source.length ? source[Math.floor(next() * source.length)]! : 'word');
+    words.push(wordAt(promptText, Math.floor(next() * promptText.length)) ?? 'word');
   return { text: words.join(' '), finishReason: count < natural ? 'length' : 'stop', tokens: count };
 }
 

@@ -7,7 +7,7 @@
 //   POST /v1/chat/completions       {model, messages, n, max_tokens, seed, response_format?} -> n choices
 //   POST /v1/completions            {model, prompt, n, max_tokens, seed} -> n choices (`text`)
 //   Answers: completionText(promptText, seed, choice, maxTokens) -- starts with the marker `s<seed>c<choice>`,
-//     then 40..99 words drawn (seeded) from the last user message; finish_reason `length` when max_tokens
+//     then words picked at seeded positions of the last user message, 40..99 in all; `length` when max_tokens
 //     cuts it. With response_format json_object: magaPairsAnswer(promptText, seed), the 5 genre/audience pairs.
 //     usage: prompt_tokens = words of all messages, completion_tokens = words of all choices.
 //   latency: ms (fixed), {uniform: [min, max]}, {lognormal: {medianMs, sigma}}, or (request) => ms; the
@@ -28,7 +28,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { completionText, hash32, magaPairsAnswer, random, wordsOf } from './openai-answers.js';
+import { completionText, countWords, hash32, magaPairsAnswer, random } from './openai-answers.js';
 
 export { completionText, magaPairsAnswer };
 
@@ -157,7 +157,6 @@ function answerBody(
   const json = chat && options.jsonMode !== false && body.response_format?.type === 'json_object';
   const choices = [];
   let completionTokens = 0;
-  const words = json ? [] : wordsOf(promptText);
   for (let choice = 0; choice < n; choice += 1) {
     let text: string;
     let finishReason: string;
@@ -167,9 +166,9 @@ function answerBody(
           ? 'Sure! Here are five ideas.'
           : JSON.stringify(magaPairsAnswer(promptText, seed));
       finishReason = 'stop';
-      completionTokens += wordsOf(text).length;
+      completionTokens += countWords(text);
     } else {
-      const answer = completionText(promptText, seed, choice, body.max_tokens, words);
+      const answer = completionText(promptText, seed, choice, body.max_tokens);
       text = answer.text;
       finishReason = answer.finishReason;
       completionTokens += answer.tokens;
@@ -182,8 +181,8 @@ function answerBody(
     );
   }
   const promptTokens = chat
-    ? (body.messages ?? []).reduce((sum, message) => sum + wordsOf(message.content).length, 0)
-    : wordsOf(body.prompt ?? '').length;
+    ? (body.messages ?? []).reduce((sum, message) => sum + countWords(message.content), 0)
+    : countWords(body.prompt ?? '');
   return {
     id: `cmpl-${seed}`,
     object: chat ? 'chat.completion' : 'text_completion',
@@ -296,10 +295,7 @@ export async function startOpenAiServer(options: ServerOptions = {}): Promise<Op
       done(200);
       return;
     }
-    if (
-      options.maxPromptWords !== undefined &&
-      wordsOf(received.promptText).length > options.maxPromptWords
-    ) {
+    if (options.maxPromptWords !== undefined && countWords(received.promptText) > options.maxPromptWords) {
       sendJson(response, 400, {
         error: { message: `This model's maximum context length is ${options.maxPromptWords} tokens` },
       });
