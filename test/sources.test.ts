@@ -258,12 +258,6 @@ describe('expandInputs', () => {
     expect(unsupported.message).toContain(`${data('SOURCES.md')}: unsupported file type`);
   });
 
-  it('refuses hf:// inputs for now, naming them', async () => {
-    const error = await failure(expandInputs(['hf://datasets/HuggingFaceFW/fineweb/sample/10BT']));
-    expect(error.message).toContain(
-      'hf://datasets/HuggingFaceFW/fineweb/sample/10BT: hf:// inputs are not supported yet',
-    );
-  });
 });
 
 describe('laziness', () => {
