@@ -8,13 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import _ from 'highland';
 import { defaultWindow, generateStage } from '../lib/generate/engine.js';
 import { HttpBackend } from '../lib/generate/http-backend.js';
 import { Journal } from '../lib/generate/journal.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { createGenerateStats, latencyQuantile } from '../lib/generate/stats.js';
-import { drain } from '../lib/stream.js';
+import { drain, fromAsyncIterable } from '../lib/stream.js';
 import type { Doc } from '../lib/types.js';
 
 /** The repository root, from bench/ when run with tsx or from dist/bench/ when compiled. */
@@ -58,15 +57,14 @@ async function stopServer(server: Server): Promise<number> {
     : (JSON.parse(last.value) as { cpuMicrosPerRequest: number }).cpuMicrosPerRequest;
 }
 
-function loadDocs(count: number): Doc[] {
-  const texts = readFileSync(DATA_FILE, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => (JSON.parse(line) as { text: string }).text);
-  return Array.from({ length: count }, (_unused, i) => ({
-    id: `bench-${i}`,
-    text: texts[i % texts.length]!,
-  }));
+const TEXTS = readFileSync(DATA_FILE, 'utf8')
+  .trim()
+  .split('\n')
+  .map((line) => (JSON.parse(line) as { text: string }).text);
+
+/** `count` documents made of the real texts in turn, produced as they are pulled (like a source). */
+function* benchDocs(count: number): Generator<Doc> {
+  for (let i = 0; i < count; i += 1) yield { id: `bench-${i}`, text: TEXTS[i % TEXTS.length]! };
 }
 
 interface Measure {
@@ -93,7 +91,6 @@ async function runEngine(url: string, concurrency: number, count: number): Promi
   });
   const journal = await Journal.open({ stateDir, configHash: 'bench', window: defaultWindow(concurrency) });
   const recipe = await resolveRecipe({ recipe: 'rephrase', generations: 1, nPerRequest: 1 });
-  const docs = loadDocs(count);
   let maxInFlight = 0;
   const sampler = setInterval(() => {
     maxInFlight = Math.max(maxInFlight, stats.requests.inFlight);
@@ -101,14 +98,14 @@ async function runEngine(url: string, concurrency: number, count: number): Promi
   const cpu = process.cpuUsage();
   const started = performance.now();
   await drain(
-    _(docs).through(
+    fromAsyncIterable(benchDocs(count)).through(
       generateStage({ backend, recipe, model: 'bench-model', seed: 0, onTruncated: 'keep', journal, stats }),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   clearInterval(sampler);
-  await journal.close();
+  journal.close();
   await backend.close();
   await rm(stateDir, { recursive: true, force: true });
   const requests = stats.requests.completed;

@@ -211,7 +211,7 @@ export async function runGenerate(
     await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, statsSnapshot(stats));
     throw error;
   } finally {
-    await journal?.close();
+    journal?.close();
     await backend.close();
   }
 }
