@@ -95,6 +95,9 @@ describe('recipes', () => {
       /unknown style "poem"/,
     );
     await expect(resolveRecipe({ recipe: 'maga', generations: 6, nPerRequest: 4 })).rejects.toThrow(/1\.\.5/);
+    await expect(resolveRecipe({ recipe: 'stretch', styles: ['qa'], nPerRequest: 4 })).rejects.toThrow(
+      /--styles applies to the rephrase recipe/,
+    );
   });
 
   it('loads the example custom recipe: a rephrase with its own sampling and token bounds', async () => {

@@ -74,6 +74,16 @@ function checkGenerations(recipe: string, generations: number, most?: number): n
 export async function resolveRecipe(options: RecipeOptions): Promise<Recipe> {
   const templates = options.templates ?? DEFAULT_TEMPLATES;
   const jsonMode = options.jsonMode ?? true;
+  if (options.styles?.length && options.recipe !== 'rephrase') {
+    throw new MegadocsError(
+      'BAD_OPTION',
+      `--styles applies to the rephrase recipe, not to ${options.recipe}`,
+      {
+        where: '--styles',
+        hint: 'Leave --styles out, or use --recipe rephrase',
+      },
+    );
+  }
   switch (options.recipe) {
     case 'rephrase':
       return rephraseRecipe({
