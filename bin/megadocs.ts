@@ -4,7 +4,9 @@
 import { Command } from 'commander';
 import { MegadocsError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
+import { register as registerFeed } from './commands/feed.js';
 import { register as registerGenerate } from './commands/generate.js';
+import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMerge } from './commands/merge.js';
 import { register as registerPack } from './commands/pack.js';
 import { register as registerPull } from './commands/pull.js';
@@ -15,7 +17,15 @@ const program = new Command('megadocs')
   .version(VERSION)
   .showHelpAfterError();
 
-for (const register of [registerRun, registerGenerate, registerPack, registerPull, registerMerge])
+for (const register of [
+  registerRun,
+  registerGenerate,
+  registerPack,
+  registerInspect,
+  registerFeed,
+  registerPull,
+  registerMerge,
+])
   register(program);
 
 try {

@@ -2,7 +2,22 @@
 // Parses and validates flags, draws progress from the pipeline's counters, prints the summary.
 import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
-import { newPackProgress, type PackConfig, type PackSummary, runPack } from '../../lib/pipeline/pack.js';
+import { HubPusher } from '../../lib/hub/push.js';
+import { isHubUrl } from '../../lib/hub/url.js';
+import {
+  newPackProgress,
+  type PackConfig,
+  type PackSummary,
+  rankOutput,
+  runPack,
+} from '../../lib/pipeline/pack.js';
+import {
+  addHubSelectionOptions,
+  addPushOption,
+  connectHub,
+  hubSelectionFrom,
+  pushTargetFrom,
+} from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import {
   addOutputOptions,
@@ -12,6 +27,7 @@ import {
   recordOptionsFrom,
 } from '../options.js';
 import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import { addRankOptions, rankFrom } from '../rank-options.js';
 
 export function register(program: Command): void {
   const command = program
@@ -21,19 +37,36 @@ export function register(program: Command): void {
   addRecordOptions(command);
   addTokenizeOptions(command);
   addPackOptions(command);
+  addHubSelectionOptions(command);
+  addRankOptions(command);
+  addPushOption(command);
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
-    const config = packConfigFrom(inputs, options);
+    const config = { ...packConfigFrom(inputs, options), rank: rankFrom(options, process.env) };
+    const pushTarget = pushTargetFrom(options);
+    const hub = inputs.some(isHubUrl) || pushTarget ? connectHub(process.env) : undefined;
+    const pusher =
+      hub && pushTarget
+        ? new HubPusher({ client: hub.client, target: pushTarget, root: config.out })
+        : undefined;
     const progress = newPackProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
     const line = display.line(() => renderProgress(progress));
     const timer = setInterval(() => line.update({}), 200);
     try {
-      const summary = await runWithInterrupt((signal) => runPack(config, { progress, signal }));
+      const summary = await runWithInterrupt((signal) =>
+        runPack(config, {
+          progress,
+          signal,
+          pusher,
+          hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
+        }),
+      );
       line.update({});
       printSummary(display, summary, config, options.json as boolean);
     } finally {
       clearInterval(timer);
       display.stop();
+      await hub?.close();
     }
   });
 }
@@ -127,7 +160,7 @@ function printSummary(
   json: boolean,
 ): void {
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  display.summary(`megadocs pack: wrote ${config.out}`, [
+  display.summary(`megadocs pack: wrote ${rankOutput(config.out, config.rank)}`, [
     ['files', String(summary.files)],
     [
       'documents',

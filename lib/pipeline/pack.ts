@@ -1,7 +1,14 @@
 // `megadocs pack` as a library call: source -> tokenize -> pack -> MDS sink (or source -> jsonl.zst sink),
 // inside a run directory whose megadocs.json records the resolved options, versions and final stats.
+
+import { join } from 'node:path';
 import { MegadocsError } from '../errors.js';
+import type { HubPusher } from '../hub/push.js';
+import type { HubInputOptions } from '../hub/shard.js';
+import { rankDirName } from '../merge.js';
 import { newPackStats, type PackStats, packStage, type TailMode, validatePackOptions } from '../pack.js';
+import { planShards } from '../plan.js';
+import type { Rank } from '../ranks.js';
 import { RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink, parseCompression } from '../sinks/mds.js';
@@ -29,6 +36,8 @@ export interface PackConfig {
   compression: string;
   shardSize: number;
   hashes: string[];
+  /** This worker's share of the inputs; with worldSize > 1 the output goes to OUT/rank-NNNNN/. */
+  rank?: Rank;
 }
 
 /** Live counters, updated as the run goes (the CLI draws progress from them). */
@@ -99,6 +108,15 @@ export interface PackRunOptions {
   progress?: PackProgress;
   /** Aborting stops the run and marks it interrupted in megadocs.json; no index.json is written. */
   signal?: AbortSignal;
+  /** How `hf://` inputs are reached (client with endpoint and token, config/split selection). */
+  hub?: HubInputOptions;
+  /** Uploads each finished shard, then the index, to a Hub dataset while the run goes on. */
+  pusher?: HubPusher;
+}
+
+/** Where this worker writes: OUT itself, or OUT/rank-NNNNN/ when the work is split among ranks. */
+export function rankOutput(out: string, rank: Rank | undefined): string {
+  return rank && rank.worldSize > 1 ? join(out, rankDirName(rank.rank)) : out;
 }
 
 export async function runPack(config: PackConfig, run: PackRunOptions = {}): Promise<PackSummary> {
@@ -112,12 +130,14 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
       boundaries: config.boundaries,
       padId: encoder.eosId,
     });
-  const shards = await expandInputs(config.inputs);
+  const allShards = await expandInputs(config.inputs, { hub: run.hub });
+  const shards = config.rank && config.rank.worldSize > 1 ? planShards(allShards, config.rank) : allShards;
+  const out = rankOutput(config.out, config.rank);
   if (shards.every((shard) => shard.size !== undefined)) {
     progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
   }
   const runDir = await RunDir.open({
-    dir: config.out,
+    dir: out,
     command: 'pack',
     options: { ...config },
     identity: outputIdentity(config),
@@ -125,8 +145,9 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
   });
   try {
     const docs = readDocs(shards, { ...config.record, stats: progress.source });
-    const onShard = () => {
+    const onShard = (shard: { basename: string }) => {
       progress.shards += 1;
+      run.pusher?.addShard(join(out, shard.basename));
     };
     const work = encoder
       ? docs
@@ -149,7 +170,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
           )
           .through((sequences) =>
             mdsSink({
-              dir: config.out,
+              dir: out,
               dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
               boundaries: config.boundaries,
               compression: config.compression,
@@ -158,7 +179,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
               onShard,
             })(sequences),
           )
-      : jsonlSink({ dir: config.out, compression: config.compression, shardSize: config.shardSize, onShard })(
+      : jsonlSink({ dir: out, compression: config.compression, shardSize: config.shardSize, onShard })(
           docs.map((doc) => {
             progress.pack.documents += 1;
             return { id: doc.id, text: doc.text };
@@ -167,6 +188,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
     const written = await Promise.race([work, abortion(run.signal)]);
     const summary = summarize(progress, written);
     await runDir.complete({ ...summary });
+    await run.pusher?.finish(join(out, 'index.json'));
     return summary;
   } catch (error) {
     await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, {
