@@ -257,7 +257,6 @@ describe('expandInputs', () => {
     const unsupported = await failure(expandInputs([data('SOURCES.md')]));
     expect(unsupported.message).toContain(`${data('SOURCES.md')}: unsupported file type`);
   });
-
 });
 
 describe('laziness', () => {
