@@ -294,12 +294,15 @@ describe('atomicity', () => {
     const deadline = Date.now() + 30_000;
     while (
       (await readdir(dir)).filter((name) => name.endsWith('.zstd')).length < 3 &&
-      Date.now() < deadline
+      Date.now() < deadline &&
+      child.exitCode === null
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    expect(child.exitCode).toBeNull(); // still writing, not crashed
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exited;
     const files = await readdir(dir);
     expect(files).not.toContain('index.json');
     const shards = files.filter((name) => /^shard\.\d{5}\.mds\.zstd$/.test(name));

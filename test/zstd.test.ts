@@ -11,6 +11,7 @@ import {
   withFrameContentSize,
   ZSTD_MAX_LEVEL,
   zstdCompressFrame,
+  zstdCompressFrameOffThread,
   zstdDecompress,
   zstdFrameLengths,
 } from '../lib/codecs/zstd.js';
@@ -72,6 +73,26 @@ describe('zstdCompressFrame', () => {
     const error = await zstdCompressFrame(TEXT.subarray(0, 100), level).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MegadocsError);
     expect((error as MegadocsError).message).toContain(`from 1 to ${ZSTD_MAX_LEVEL}`);
+  });
+});
+
+describe('zstdCompressFrameOffThread', () => {
+  it('writes the same frame as the inline call, for several jobs in flight at once', async () => {
+    const inputs = [0, 1, 300, 70_000, 2_500_000].map((size, at) =>
+      TEXT.subarray(at * 1000, at * 1000 + size),
+    );
+    const [inline, worker] = await Promise.all([
+      Promise.all(inputs.map((input) => zstdCompressFrame(input, 4))),
+      Promise.all(inputs.map((input) => zstdCompressFrameOffThread(input, 4))),
+    ]);
+    for (const [at, input] of inputs.entries()) {
+      expect(Buffer.compare(worker[at]!, inline[at]!)).toBe(0);
+      expect(readFrameContentSize(worker[at]!)).toBe(input.length);
+    }
+  });
+
+  it('refuses unsupported levels before reaching the worker', async () => {
+    await expect(zstdCompressFrameOffThread(TEXT.subarray(0, 10), 12)).rejects.toThrow(/from 1 to 9/);
   });
 });
 

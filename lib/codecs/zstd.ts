@@ -2,6 +2,8 @@
 // Compression: zstd-codec's streaming API into ONE frame whose header is then made to declare its content size.
 import { createRequire } from 'node:module';
 import { Transform } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Decompress, decompress } from 'fzstd';
 import { MegadocsError, messageOf } from '../errors.js';
 
@@ -52,7 +54,8 @@ interface ZstdCodecModule {
   ZstdCodec: { run(onReady: (zstd: { Streaming: new () => ZstdStreaming }) => void): void };
 }
 
-const { ZstdCodec } = createRequire(import.meta.url)('zstd-codec') as ZstdCodecModule;
+const require = createRequire(import.meta.url);
+const { ZstdCodec } = require('zstd-codec') as ZstdCodecModule;
 let streaming: Promise<ZstdStreaming> | undefined;
 
 /** One wasm instance, made on first use and again after a failure (an aborted instance stays dead). */
@@ -103,6 +106,100 @@ export async function zstdCompressFrame(data: Uint8Array, level: number): Promis
   }
   return withFrameContentSize(frame, data.length);
 }
+
+/**
+ * The same compression on a worker thread, so the calling thread keeps parsing and packing while a shard
+ * compresses (the MDS and jsonl writers use this). One worker, made on first use, kept alive only while
+ * a job is in flight; a failed worker is replaced on the next call.
+ */
+export async function zstdCompressFrameOffThread(data: Uint8Array, level: number): Promise<Buffer> {
+  checkZstdLevel(level);
+  compressionWorker ??= new CompressionWorker();
+  const frame = await compressionWorker.compress(data, level).catch((error: unknown) => {
+    throw new MegadocsError('IO', `zstd compression failed (${messageOf(error)})`, {
+      where: `${data.length} bytes at level ${level}`,
+      hint: 'Use a lower zstd level or a smaller shard size',
+    });
+  });
+  return withFrameContentSize(frame, data.length);
+}
+
+/** The worker's code (evaluated as CommonJS or ESM, whichever --input-type says): one zstd-codec instance. */
+const WORKER_SOURCE = `
+(async () => {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  const codec = await import(workerData.codecUrl);
+  const { ZstdCodec } = codec.default ?? codec;
+  const streaming = await new Promise((resolve) => ZstdCodec.run((zstd) => resolve(new zstd.Streaming())));
+  function* pieces(data) {
+    for (let start = 0; start < data.length; start += workerData.chunkBytes) {
+      yield data.subarray(start, Math.min(start + workerData.chunkBytes, data.length));
+    }
+  }
+  parentPort.on('message', ({ id, data, level }) => {
+    let frame = null;
+    let error = 'zstd-codec returned no frame';
+    try {
+      frame = streaming.compressChunks(pieces(data), Math.max(1024, data.length >>> 1), level);
+    } catch (thrown) {
+      error = String(thrown);
+    }
+    if (frame) parentPort.postMessage({ id, frame }, [frame.buffer]);
+    else parentPort.postMessage({ id, error });
+  });
+})();
+`;
+
+interface WorkerReply {
+  id: number;
+  frame?: Uint8Array;
+  error?: string;
+}
+
+class CompressionWorker {
+  private readonly worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { codecUrl: pathToFileURL(require.resolve('zstd-codec')).href, chunkBytes: FEED_CHUNK_BYTES },
+  });
+  private readonly jobs = new Map<
+    number,
+    { resolve: (frame: Uint8Array) => void; reject: (error: unknown) => void }
+  >();
+  private nextId = 0;
+
+  constructor() {
+    this.worker.unref();
+    this.worker.on('message', (reply: WorkerReply) => {
+      const job = this.jobs.get(reply.id);
+      this.jobs.delete(reply.id);
+      if (this.jobs.size === 0) this.worker.unref();
+      if (reply.frame) job?.resolve(reply.frame);
+      else this.fail(new Error(reply.error));
+    });
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`the compression worker exited with code ${code}`)));
+  }
+
+  compress(data: Uint8Array, level: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId;
+      this.nextId += 1;
+      this.jobs.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, data, level });
+    });
+  }
+
+  /** Rejects every job in flight and retires this worker (an aborted zstd-codec instance stays dead). */
+  private fail(error: unknown): void {
+    if (compressionWorker === this) compressionWorker = undefined;
+    for (const job of this.jobs.values()) job.reject(error);
+    this.jobs.clear();
+    void this.worker.terminate();
+  }
+}
+
+let compressionWorker: CompressionWorker | undefined;
 
 /** Decompresses a whole buffer (one or more frames). */
 export function zstdDecompress(data: Uint8Array): Buffer {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { zstdCompressFrame } from '../codecs/zstd.js';
+import { zstdCompressFrameOffThread } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
@@ -94,7 +94,9 @@ export class JsonlWriter {
 
   private async land(shard: number, lines: Buffer[]): Promise<void> {
     const raw = Buffer.concat(lines);
-    const stored = this.compression.name ? await zstdCompressFrame(raw, this.compression.level) : raw;
+    const stored = this.compression.name
+      ? await zstdCompressFrameOffThread(raw, this.compression.level)
+      : raw;
     const basename = `${this.options.prefix ?? 'shard'}.${String(shard).padStart(5, '0')}.jsonl${this.compression.name ? '.zst' : ''}`;
     await this.files.write(path.join(this.options.dir, basename), stored);
     this.entries[shard] = {

@@ -3,7 +3,7 @@
 import { createHash, getHashes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { checkZstdLevel, ZSTD_DEFAULT_LEVEL, zstdCompressFrame } from '../codecs/zstd.js';
+import { checkZstdLevel, ZSTD_DEFAULT_LEVEL, zstdCompressFrameOffThread } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
@@ -237,7 +237,7 @@ export class MdsWriter {
     let zipInfo: MdsFileInfo | null = null;
     let stored: Buffer = raw;
     if (names.zip) {
-      stored = await zstdCompressFrame(raw, this.compression.level);
+      stored = await zstdCompressFrameOffThread(raw, this.compression.level);
       zipInfo = { basename: names.zip, bytes: stored.length, hashes: digests(stored, this.hashes) };
     }
     await this.files.write(path.join(this.options.dir, names.zip ?? names.raw), stored);
