@@ -35,7 +35,7 @@ const NETWORK_REASONS: Record<string, string> = {
 };
 
 /** The JSON body of a request in the OpenAI wire format. */
-export function requestBody(
+function requestBody(
   api: ApiKind,
   model: string,
   request: CompletionRequest,

@@ -20,7 +20,7 @@ const postprocessSchema = z
   })
   .strict();
 
-export const customRecipeSchema = z
+const customRecipeSchema = z
   .object({
     name: z
       .string()

@@ -73,7 +73,7 @@ export const messagesSchema = z
   .min(1);
 
 /** A template in a file: `{messages, prompt?}`, or a bare string meaning one user message. */
-export const templateSchema = z.union([
+const templateSchema = z.union([
   z.string().transform((content): PromptTemplate => ({ messages: [{ role: 'user', content }] })),
   z.object({ messages: messagesSchema, prompt: z.string().optional() }),
 ]);
