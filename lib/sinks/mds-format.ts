@@ -68,11 +68,6 @@ const DTYPES: Record<
   float64: Float64Array,
 };
 
-/** The typed array class that holds values of `dtype`. */
-export function arrayType(dtype: NumericDtype): (typeof DTYPES)[NumericDtype] {
-  return DTYPES[dtype];
-}
-
 /** A parsed column encoding: `ndarray:DTYPE[:SHAPE]`, `str`, `bytes`, `int` or `json`. */
 export type ColumnEncoding =
   | { kind: 'ndarray'; dtype: NumericDtype; shape?: number[] }
@@ -120,6 +115,67 @@ export function encodeNdarray(values: NumericArray, fixed: boolean): Buffer {
   header[0] = (1 << 2) | code;
   header.writeUIntLE(length, 1, 1 << code);
   return Buffer.concat([header, data]);
+}
+
+/** One column value as MDS bytes; `where` names the sample and column in errors (wrong type, empty, overflow). */
+export function encodeColumn(
+  value: unknown,
+  encoding: ColumnEncoding,
+  fixed: boolean,
+  where: string,
+): Buffer {
+  const bad = (expected: string): never => {
+    throw new MegadocsError('BAD_INPUT', `expected ${expected}, got ${describe(value)}`, { where });
+  };
+  switch (encoding.kind) {
+    case 'ndarray': {
+      if (!ArrayBuffer.isView(value) || value instanceof DataView) return bad('a typed array');
+      const values = toDtype(value as NumericArray, encoding.dtype, where);
+      if (values.length === 0) {
+        throw new MegadocsError('BAD_INPUT', 'empty array (MDS cannot store empty ndarrays)', {
+          where,
+          hint: 'Drop empty samples before the sink',
+        });
+      }
+      const expected = encoding.shape?.reduce((a, b) => a * b, 1);
+      if (expected !== undefined && values.length !== expected) bad(`${expected} values`);
+      return encodeNdarray(values, fixed);
+    }
+    case 'str':
+      return typeof value === 'string' ? Buffer.from(value, 'utf8') : bad('a string');
+    case 'bytes':
+      return value instanceof Uint8Array ? Buffer.from(value) : bad('bytes');
+    case 'json':
+      return Buffer.from(JSON.stringify(value), 'utf8');
+    case 'int': {
+      if (typeof value !== 'number' && typeof value !== 'bigint') return bad('an integer');
+      const out = Buffer.alloc(8);
+      out.writeBigInt64LE(BigInt(value));
+      return out;
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  return ArrayBuffer.isView(value) ? value.constructor.name : typeof value;
+}
+
+/** `values` as the column's dtype; integer narrowing checks that every value fits. */
+function toDtype(values: NumericArray, dtype: NumericDtype, where: string): NumericArray {
+  const Type = DTYPES[dtype];
+  if (values instanceof Type) return values;
+  const converted = new Type(values.length);
+  converted.set(values);
+  for (let at = 0; at < values.length; at += 1) {
+    if (converted[at] !== values[at]) {
+      throw new MegadocsError('BAD_INPUT', `value ${values[at]} at position ${at} does not fit ${dtype}`, {
+        where,
+        hint: dtype === 'uint16' ? 'Use uint32 tokens: the vocabulary has ids of 65536 and above' : undefined,
+      });
+    }
+  }
+  return converted;
 }
 
 /** Decodes ndarray bytes into a flat typed array (copied, so aligned) and its shape; checks every length. */

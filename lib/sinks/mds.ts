@@ -9,16 +9,13 @@ import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
 import {
-  arrayType,
   type ColumnEncoding,
-  encodeNdarray,
+  encodeColumn,
   encodeShard,
   encodingSize,
   joinSample,
   type MdsFileInfo,
   type MdsShardEntry,
-  type NumericArray,
-  type NumericDtype,
   parseEncoding,
   pythonJson,
   shardBasenames,
@@ -285,61 +282,6 @@ export class MdsWriter {
     await this.landing.drain();
     await this.files.removeTemporaries();
   }
-}
-
-function encodeColumn(value: unknown, encoding: ColumnEncoding, fixed: boolean, where: string): Buffer {
-  const bad = (expected: string): never => {
-    throw new MegadocsError('BAD_INPUT', `expected ${expected}, got ${describe(value)}`, { where });
-  };
-  switch (encoding.kind) {
-    case 'ndarray': {
-      if (!ArrayBuffer.isView(value) || value instanceof DataView) return bad('a typed array');
-      const values = toDtype(value as NumericArray, encoding.dtype, where);
-      if (values.length === 0) {
-        throw new MegadocsError('BAD_INPUT', 'empty array (MDS cannot store empty ndarrays)', {
-          where,
-          hint: 'Drop empty samples before the sink',
-        });
-      }
-      const expected = encoding.shape?.reduce((a, b) => a * b, 1);
-      if (expected !== undefined && values.length !== expected) bad(`${expected} values`);
-      return encodeNdarray(values, fixed);
-    }
-    case 'str':
-      return typeof value === 'string' ? Buffer.from(value, 'utf8') : bad('a string');
-    case 'bytes':
-      return value instanceof Uint8Array ? Buffer.from(value) : bad('bytes');
-    case 'json':
-      return Buffer.from(JSON.stringify(value), 'utf8');
-    case 'int': {
-      if (typeof value !== 'number' && typeof value !== 'bigint') return bad('an integer');
-      const out = Buffer.alloc(8);
-      out.writeBigInt64LE(BigInt(value));
-      return out;
-    }
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  return ArrayBuffer.isView(value) ? value.constructor.name : typeof value;
-}
-
-/** `values` as the column's dtype; integer narrowing checks that every value fits. */
-function toDtype(values: NumericArray, dtype: NumericDtype, where: string): NumericArray {
-  const Type = arrayType(dtype);
-  if (values instanceof Type) return values;
-  const converted = new Type(values.length);
-  converted.set(values);
-  for (let at = 0; at < values.length; at += 1) {
-    if (converted[at] !== values[at]) {
-      throw new MegadocsError('BAD_INPUT', `value ${values[at]} at position ${at} does not fit ${dtype}`, {
-        where,
-        hint: dtype === 'uint16' ? 'Use uint32 tokens: the vocabulary has ids of 65536 and above' : undefined,
-      });
-    }
-  }
-  return converted;
 }
 
 export interface MdsSinkOptions {
