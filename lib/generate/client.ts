@@ -35,11 +35,7 @@ const NETWORK_REASONS: Record<string, string> = {
 };
 
 /** The JSON body of a request in the OpenAI wire format. */
-function requestBody(
-  api: ApiKind,
-  model: string,
-  request: CompletionRequest,
-): Record<string, unknown> {
+function requestBody(api: ApiKind, model: string, request: CompletionRequest): Record<string, unknown> {
   const sampling = {
     n: request.n,
     temperature: request.temperature,
