@@ -15,6 +15,8 @@ export type FileSource = { disk: string } | { bytes: Buffer };
 export interface RepoSpec {
   /** `ORG/NAME`. */
   id: string;
+  /** A model repo answers at `/ORG/NAME/...` and `/api/models/...`; the default is a dataset repo. */
+  type?: 'model';
   /** Needs the token for everything (answers 401 like the real Hub otherwise). */
   private?: boolean;
   /** Answers 401 GatedRepo without a token and 403 GatedRepo with a token that has not accepted. */

@@ -131,10 +131,12 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       return uploads.createRepo(reply, await readBody(request));
     }
     const api = parts[0] === 'api';
-    const [kind, org, rawName, action] = api ? parts.slice(1) : parts;
+    // Model repos have no type in file URLs (`/ORG/NAME/resolve/...`); their API paths say `models`.
+    const typed = api ? parts.slice(1) : parts[0] === 'datasets' ? parts : ['models', ...parts];
+    const [kind, org, rawName, action] = typed;
     const gitLfs = rawName?.endsWith('.git');
     const repo = repos.get(`${org}/${gitLfs ? rawName.slice(0, -4) : rawName}`);
-    if (kind !== 'datasets' || !repo) {
+    if (!repo || kind !== (repo.spec.type === 'model' ? 'models' : 'datasets')) {
       request.resume();
       return sendJson(reply, 404, { error: 'Repository not found' }, { 'x-error-code': 'RepoNotFound' });
     }
@@ -143,7 +145,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       request.resume();
       return sendJson(reply, denied.status, { error: denied.message }, { 'x-error-code': denied.code });
     }
-    const rest = decodeURIComponent(parts.slice(api ? 5 : 4).join('/'));
+    const rest = decodeURIComponent(typed.slice(4).join('/'));
     if (api && action === 'tree' && request.method === 'GET') return tree(reply, url, repo, rest);
     if (api && action === 'refs') return refs(reply, repo);
     if (!api && action === 'resolve') return resolve(request, reply, repo, rest);
