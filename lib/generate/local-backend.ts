@@ -7,6 +7,8 @@ import type {
   ChatHistoryItem,
   ChatWrapper,
   Llama,
+  LlamaChat,
+  LlamaCompletion,
   LlamaContext,
   LlamaContextSequence,
   LlamaGrammar,
@@ -202,6 +204,11 @@ interface Sample {
   usage: Usage;
 }
 
+/** One sequence of the context with the evaluator that generates on it (chat template or plain text). */
+type Slot =
+  | { sequence: LlamaContextSequence; chat: LlamaChat; completion?: undefined }
+  | { sequence: LlamaContextSequence; chat?: undefined; completion: LlamaCompletion };
+
 interface SampleSettings {
   request: CompletionRequest;
   maxTokens: number;
@@ -218,6 +225,8 @@ export class LocalBackend implements LlmBackend {
   private readonly stats: GenerateStats;
   private readonly chatWrapper: ChatWrapper;
   private jsonGrammar?: Promise<LlamaGrammar>;
+  /** Sequences made so far and not in use (at most `concurrency` are ever made). */
+  private readonly idle: Slot[] = [];
 
   constructor(private readonly loaded: LoadedModel) {
     this.concurrency = loaded.concurrency;
@@ -290,13 +299,13 @@ export class LocalBackend implements LlmBackend {
     return this.jsonGrammar;
   }
 
-  /** One sample on a sequence of its own, fresh for it and given back after. */
+  /** One sample on a free sequence of the context, its history cleared before it goes back to the pool. */
   private async sample(settings: SampleSettings): Promise<Sample> {
     const release = await this.slots.acquire();
-    let sequence: LlamaContextSequence | undefined;
+    const slot = this.idle.pop() ?? this.newSlot();
     try {
       settings.signal?.throwIfAborted();
-      sequence = this.loaded.context.getSequence();
+      const before = slot.sequence.tokenMeter.getState();
       const generation = {
         maxTokens: settings.maxTokens,
         temperature: settings.request.temperature ?? 1,
@@ -306,27 +315,33 @@ export class LocalBackend implements LlmBackend {
         signal: settings.signal,
         repeatPenalty: false as const,
       };
-      const { lib } = this.loaded;
-      const { text, stopReason } =
-        this.format === 'chat'
-          ? await new lib.LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper })
-              .generateResponse(chatHistoryOf(settings.request), generation)
-              .then((result) => ({ text: result.response, stopReason: result.metadata.stopReason }))
-          : await new lib.LlamaCompletion({ contextSequence: sequence })
-              .generateCompletionWithMeta(promptOf(settings.request), {
-                ...generation,
-                disableContextShift: true,
-              })
-              .then((result) => ({ text: result.response, stopReason: result.metadata.stopReason }));
-      const meter = sequence.tokenMeter.getState();
+      const { response, metadata } = slot.chat
+        ? await slot.chat.generateResponse(chatHistoryOf(settings.request), generation)
+        : await slot.completion.generateCompletionWithMeta(promptOf(settings.request), {
+            ...generation,
+            disableContextShift: true,
+          });
+      const after = slot.sequence.tokenMeter.getState();
       return {
-        choice: { text, finishReason: stopReason === 'maxTokens' ? 'length' : 'stop' },
-        usage: { promptTokens: meter.usedInputTokens, completionTokens: meter.usedOutputTokens },
+        choice: { text: response, finishReason: metadata.stopReason === 'maxTokens' ? 'length' : 'stop' },
+        usage: {
+          promptTokens: after.usedInputTokens - before.usedInputTokens,
+          completionTokens: after.usedOutputTokens - before.usedOutputTokens,
+        },
       };
     } finally {
-      sequence?.dispose();
+      await slot.sequence.clearHistory();
+      this.idle.push(slot);
       release();
     }
+  }
+
+  private newSlot(): Slot {
+    const { lib, context } = this.loaded;
+    const sequence = context.getSequence();
+    return this.format === 'chat'
+      ? { sequence, chat: new lib.LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper }) }
+      : { sequence, completion: new lib.LlamaCompletion({ contextSequence: sequence }) };
   }
 }
 
