@@ -1,5 +1,65 @@
 // The public library API: re-exports only. Everything the CLI does is built from these pieces.
+
+export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
+// core
 export * from './errors.js';
-export * from './stream.js';
+export { feedSequences, writeFeed } from './feed.js';
+// generate
+export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './generate/backend.js';
+export { type DocGenerations, generateStage, generationRecord } from './generate/engine.js';
+export { HttpBackend } from './generate/http-backend.js';
+export { Journal } from './generate/journal.js';
+export { createLocalBackend, LocalBackend } from './generate/local-backend.js';
+export { isLocalLlm, resolveLocalModel } from './generate/local-model.js';
+export { BUILT_IN_RECIPES, resolveRecipe } from './generate/recipes/index.js';
+export { runGenerate } from './generate/run.js';
+// Hub, ranks
+export { createHubClient, hubOptionsFromEnv } from './hub/client.js';
+export { pullHubFiles } from './hub/pull.js';
+export { HubPusher } from './hub/push.js';
+export { expandHubInput, hubShard } from './hub/shard.js';
+export { parseHubUrl } from './hub/url.js';
+export { inspectDataset } from './inspect.js';
+export { mergeRankIndexes, rankDirName } from './merge.js';
+export { newPackStats, type PackOptions, type PackStats, packStage, type TailMode } from './pack.js';
+// whole commands
+export { type PackConfig, type PackSummary, runPack } from './pipeline/pack.js';
+export { assignShards, planShards } from './plan.js';
+export { resolveRank } from './ranks.js';
+export { hashConfig, RunDir, type RunManifest, type RunStatus } from './rundir.js';
+export { JsonlWriter, jsonlSink } from './sinks/jsonl.js';
+// sinks and readers
+export { MdsWriter, mdsSink, parseCompression, type SinkSummary } from './sinks/mds.js';
+export { iterateMdsSamples, readMdsIndex, readMdsShard } from './sinks/mds-reader.js';
+// source
+export { type ExpandOptions, expandInputs } from './sources/inputs.js';
+export { localShard } from './sources/local.js';
+export {
+  DEFAULT_RECORD_OPTIONS,
+  emptySourceStats,
+  iterateDocs,
+  type ReadOptions,
+  readDocs,
+} from './sources/read.js';
+export type { RecordOptions, ShardRef, SourceStats } from './sources/types.js';
+export {
+  drain,
+  fromAsyncIterable,
+  fromNodeReadable,
+  mapOrdered,
+  mapUnordered,
+  toAsyncIterable,
+  toNodeReadable,
+} from './stream.js';
+// tokenize, pack
+export {
+  checkTokenizerSpec,
+  DEFAULT_TOKENIZER,
+  type Encoder,
+  loadEncoder,
+  TOKENIZER_NAMES,
+} from './tokenize/encoders.js';
+export { TokenizerPool } from './tokenize/pool.js';
+export { type TokenizeOptions, tokenizeStage } from './tokenize/stage.js';
 export type * from './types.js';
 export { dependencyVersions, VERSION } from './version.js';
