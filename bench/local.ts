@@ -5,7 +5,14 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import _ from 'highland';
-import { getLlama, LlamaChat, LlamaCompletion, type LlamaContext, resolveChatWrapper } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaChat,
+  LlamaCompletion,
+  type LlamaContext,
+  LlamaLogLevel,
+  resolveChatWrapper,
+} from 'node-llama-cpp';
 import type { CompletionRequest, CompletionResult, LlmBackend } from '../lib/generate/backend.js';
 import { generateStage } from '../lib/generate/engine.js';
 import { createLocalBackend, defaultThreads, sampleSeed } from '../lib/generate/local-backend.js';
@@ -31,7 +38,7 @@ const ROUNDS = Number(values.rounds);
 const MAX_TOKENS = 128;
 const GENERATIONS = 4;
 
-const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 0, logLevel: 'error' as never });
+const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 0, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath: values.model! });
 const chatWrapper = resolveChatWrapper(model);
 
