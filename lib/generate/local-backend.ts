@@ -2,6 +2,7 @@
 // here and only when asked for): C parallel sequences in one context, each of a request's n samples on its own.
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type {
   ChatHistoryItem,
@@ -46,8 +47,8 @@ export interface LocalBackendOptions {
   format: PromptFormat;
   /** CPU threads (`--threads`); default defaultThreads(cores). */
   threads?: number;
-  /** Logical CPU cores, for the default thread count. */
-  cores: number;
+  /** Logical CPU cores, for the default thread count; default: os.availableParallelism(). */
+  cores?: number;
   /** Tokens per sequence; default min(training context, DEFAULT_CONTEXT_SIZE). */
   contextSize?: number;
   /** `auto` offloads to a GPU when node-llama-cpp finds one (CUDA, Vulkan, Metal); false: CPU only. */
@@ -61,6 +62,12 @@ export interface LocalBackendOptions {
   stats?: GenerateStats;
   signal?: AbortSignal;
 }
+
+/** What a command passes for `local:` models besides its config: Hub access, cache, cores, what to show. */
+export type LocalRunOptions = Pick<
+  LocalBackendOptions,
+  'hub' | 'cacheDir' | 'cores' | 'onDownload' | 'onWarning'
+>;
 
 /**
  * Threads by default: one core is left to the pipeline (tokenizer workers, I/O), because llama.cpp's threads
@@ -111,7 +118,7 @@ export async function createLocalBackend(options: LocalBackendOptions): Promise<
     onProgress: options.onDownload,
     signal: options.signal,
   });
-  const threads = options.threads ?? defaultThreads(options.cores);
+  const threads = options.threads ?? defaultThreads(options.cores ?? availableParallelism());
   const errors: string[] = [];
   const llama = await lib
     .getLlama({

@@ -1,24 +1,15 @@
 // Turns `--llm local:PATH.gguf` or `local:hf:ORG/REPO[@REV]/FILE.gguf` into a GGUF file on disk: Hub models are
-// downloaded once through the Hub client into the Hugging Face cache layout (progress, resume, sha256), then reused.
-import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+// downloaded once (local-download.ts) into the Hugging Face cache and found there, with no network, next time.
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { HubApiError, listFiles } from '@huggingface/hub';
 import { MegadocsError, messageOf } from '../errors.js';
-import { createHubClient, type HubClient, type HubOptions, type HubResponse } from '../hub/client.js';
+import type { HubOptions } from '../hub/client.js';
+import { COMMIT, downloadHubModel, type HubModelFile, modelParts } from './local-download.js';
 
 export const LOCAL_PREFIX = 'local:';
 const HUB_PREFIX = 'hf:';
-const COMMIT = /^[0-9a-f]{40}$/;
-/** `NAME-00001-of-00003.gguf`: one part of a model split over several files (all are needed). */
-const SPLIT_PART = /^(.*)-\d{5}-of-(\d{5})\.gguf$/;
-const DOWNLOAD_ATTEMPTS = 4;
 
-export type LocalModelSource =
-  | { kind: 'file'; path: string }
-  | { kind: 'hub'; repo: string; revision: string; file: string };
+export type LocalModelSource = { kind: 'file'; path: string } | ({ kind: 'hub' } & HubModelFile);
 
 export interface ModelDownloadProgress {
   /** The spec being downloaded (`local:hf:...`). */
@@ -100,27 +91,13 @@ export async function resolveLocalModel(
   const storage = path.join(options.cacheDir, `models--${source.repo.replaceAll('/', '--')}`);
   const cached = await cachedSnapshot(storage, source);
   if (cached) return { path: cached, name, downloaded: false };
-  const client = createHubClient(options.hub);
-  const context = { spec, repo: source.repo, endpoint: client.endpoint, hasToken: client.hasToken };
-  const commit = await resolveCommit(client, source, context);
-  const parts = await listParts(client, source, commit, context);
-  const snapshot = path.join(storage, 'snapshots', commit);
-  const totalBytes = parts.reduce((sum, part) => sum + part.size, 0);
-  let doneBytes = 0;
-  for (const part of parts) {
-    const blob = path.join(storage, 'blobs', part.sha256 ?? part.oid);
-    const partBase = doneBytes;
-    await downloadBlob(client, source.repo, commit, part, blob, context, options.signal, (received) =>
-      options.onProgress?.({ model: spec, receivedBytes: partBase + received, totalBytes }),
-    );
-    doneBytes += part.size;
-    await linkIntoSnapshot(blob, path.join(snapshot, part.path));
-  }
-  if (!COMMIT.test(source.revision)) {
-    await fs.mkdir(path.join(storage, 'refs', path.dirname(source.revision)), { recursive: true });
-    await fs.writeFile(path.join(storage, 'refs', source.revision), commit);
-  }
-  return { path: path.join(snapshot, source.file), name, downloaded: true };
+  const downloaded = await downloadHubModel(source, storage, {
+    spec,
+    hub: options.hub,
+    signal: options.signal,
+    onBytes: (receivedBytes, totalBytes) => options.onProgress?.({ model: spec, receivedBytes, totalBytes }),
+  });
+  return { path: downloaded, name, downloaded: true };
 }
 
 /** A local file that must exist and be a file; the error names it and says what to pass instead. */
@@ -145,304 +122,19 @@ async function requireFile(file: string): Promise<string> {
 }
 
 /** The model's path in the cache when its revision was downloaded before (no network needed then). */
-async function cachedSnapshot(
-  storage: string,
-  source: Extract<LocalModelSource, { kind: 'hub' }>,
-): Promise<string | undefined> {
+async function cachedSnapshot(storage: string, source: HubModelFile): Promise<string | undefined> {
   const commit = COMMIT.test(source.revision)
     ? source.revision
     : (await fs.readFile(path.join(storage, 'refs', source.revision), 'utf8').catch(() => '')).trim();
   if (!commit) return undefined;
-  const file = path.join(storage, 'snapshots', commit, source.file);
-  const split = SPLIT_PART.exec(path.basename(source.file));
-  const names = split
-    ? Array.from({ length: Number(split[2]) }, (_v, index) =>
-        path.join(
-          path.dirname(file),
-          `${split[1]}-${String(index + 1).padStart(5, '0')}-of-${split[2]}.gguf`,
-        ),
-      )
-    : [file];
+  const snapshot = path.join(storage, 'snapshots', commit);
   const present = await Promise.all(
-    names.map((name) =>
-      fs.stat(name).then(
+    modelParts(source.file).map((part) =>
+      fs.stat(path.join(snapshot, part)).then(
         (stats) => stats.isFile(),
         () => false,
       ),
     ),
   );
-  return present.every(Boolean) ? file : undefined;
-}
-
-interface ErrorContext {
-  spec: string;
-  repo: string;
-  endpoint: string;
-  hasToken: boolean;
-}
-
-/** A refused Hub request about a model, with what to do (token, terms, name, revision). */
-function refusal(
-  status: number,
-  code: string | undefined,
-  said: string,
-  context: ErrorContext,
-): MegadocsError {
-  const page = `${context.endpoint}/${context.repo}`;
-  const server = said ? ` (the Hub said: ${said.trim().slice(0, 300)})` : '';
-  if (code === 'GatedRepo' || status === 401 || status === 403) {
-    return new MegadocsError(
-      'HUB',
-      `the model ${context.repo} is gated, private or missing (${status})${server}`,
-      {
-        where: context.spec,
-        hint: context.hasToken
-          ? `Accept the model's terms at ${page} with the account whose token is in HF_TOKEN, and check the name`
-          : `Set HF_TOKEN to a read token (https://huggingface.co/settings/tokens); gated models need their terms accepted at ${page}`,
-      },
-    );
-  }
-  if (status === 404 && code === 'RepoNotFound') {
-    return new MegadocsError('HUB', `the model ${context.repo} does not exist${server}`, {
-      where: context.spec,
-      hint: `Check the name at ${context.endpoint}/models?search=${encodeURIComponent(context.repo)}`,
-    });
-  }
-  return new MegadocsError('HUB', `the Hub answered ${status}${server}`, {
-    where: context.spec,
-    hint:
-      status >= 500 || status === 429
-        ? 'The Hub is unavailable or rate-limiting even after retries; run the command again later'
-        : 'Check the model name, the revision and HF_ENDPOINT',
-  });
-}
-
-function unreachable(error: unknown, context: ErrorContext): MegadocsError {
-  if (error instanceof MegadocsError) return error;
-  if (error instanceof HubApiError) return refusal(error.statusCode, undefined, error.message, context);
-  const cause = (error as { cause?: unknown })?.cause;
-  return new MegadocsError(
-    'HUB',
-    `could not reach the Hub at ${context.endpoint} (${messageOf(cause ?? error)})`,
-    {
-      where: context.spec,
-      hint: 'Check the network and HF_ENDPOINT; once downloaded, a model is used from the cache with no network',
-      cause: error,
-    },
-  );
-}
-
-async function getJson(client: HubClient, url: string, context: ErrorContext): Promise<unknown> {
-  const response = await client.request(url).catch((error: unknown) => {
-    throw unreachable(error, context);
-  });
-  const text = await response.body.text();
-  if (response.status !== 200) {
-    const code = response.headers['x-error-code'];
-    throw refusal(response.status, typeof code === 'string' ? code : undefined, text, context);
-  }
-  return JSON.parse(text);
-}
-
-/** The commit a branch or tag points at (the snapshot folder's name); a full commit id is taken as is. */
-async function resolveCommit(
-  client: HubClient,
-  source: Extract<LocalModelSource, { kind: 'hub' }>,
-  context: ErrorContext,
-): Promise<string> {
-  if (COMMIT.test(source.revision)) return source.revision;
-  type Ref = { name: string; ref: string; targetCommit: string };
-  const refs = (await getJson(client, `${client.endpoint}/api/models/${source.repo}/refs`, context)) as {
-    branches?: Ref[];
-    tags?: Ref[];
-  };
-  const all = [...(refs.branches ?? []), ...(refs.tags ?? [])];
-  const found = all.find((ref) => ref.name === source.revision || ref.ref === source.revision);
-  if (found) return found.targetCommit;
-  throw new MegadocsError('HUB', `the model ${source.repo} has no revision "${source.revision}"`, {
-    where: context.spec,
-    hint: `Branches and tags: ${all.map((ref) => ref.name).join(', ') || 'none'}; or pin a 40-character commit id`,
-  });
-}
-
-interface ModelPart {
-  path: string;
-  size: number;
-  /** Content sha256 (LFS files). */
-  sha256?: string;
-  /** Git blob id (sha1 of `blob SIZE\0` + content). */
-  oid: string;
-}
-
-/** The named file (and, for a split model, all its parts) as listed at the commit. */
-async function listParts(
-  client: HubClient,
-  source: Extract<LocalModelSource, { kind: 'hub' }>,
-  commit: string,
-  context: ErrorContext,
-): Promise<ModelPart[]> {
-  const folder = source.file.includes('/') ? source.file.slice(0, source.file.lastIndexOf('/')) : '';
-  const listed: ModelPart[] = [];
-  try {
-    for await (const entry of listFiles({
-      repo: { type: 'model', name: source.repo },
-      revision: commit,
-      path: folder,
-      hubUrl: client.endpoint,
-      fetch: client.fetch,
-    })) {
-      // Every file the Hub lists has a git oid; it names the blob and checks the bytes.
-      if (entry.type === 'file' && entry.oid)
-        listed.push({ path: entry.path, size: entry.size, sha256: entry.lfs?.oid, oid: entry.oid });
-    }
-  } catch (error) {
-    throw unreachable(error, context);
-  }
-  const split = SPLIT_PART.exec(path.basename(source.file));
-  const wanted = split
-    ? listed.filter((entry) => {
-        const match = SPLIT_PART.exec(path.basename(entry.path));
-        return (
-          match?.[1] === split[1] &&
-          match[2] === split[2] &&
-          path.dirname(entry.path) === path.dirname(source.file)
-        );
-      })
-    : listed.filter((entry) => entry.path === source.file);
-  if (wanted.length === 0 || (split && wanted.length !== Number(split[2]))) {
-    const models = listed.filter((entry) => entry.path.endsWith('.gguf')).map((entry) => entry.path);
-    throw new MegadocsError(
-      'HUB',
-      `the model ${source.repo} has no file "${source.file}" at ${source.revision}`,
-      {
-        where: context.spec,
-        hint: models.length
-          ? `GGUF files there: ${models.slice(0, 12).join(', ')}`
-          : 'That folder holds no .gguf file',
-      },
-    );
-  }
-  return wanted;
-}
-
-/** Downloads one part into `blob` (skipped when present), resuming a `.incomplete` file, checking size and hash. */
-async function downloadBlob(
-  client: HubClient,
-  repo: string,
-  commit: string,
-  part: ModelPart,
-  blob: string,
-  context: ErrorContext,
-  signal: AbortSignal | undefined,
-  onBytes: (received: number) => void,
-): Promise<void> {
-  const existing = await fs.stat(blob).catch(() => undefined);
-  if (existing?.size === part.size) return onBytes(part.size);
-  await fs.mkdir(path.dirname(blob), { recursive: true });
-  const partial = `${blob}.incomplete`;
-  const url = `${client.endpoint}/${repo}/resolve/${commit}/${part.path.split('/').map(encodeURIComponent).join('/')}`;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const digest = await transfer(client, url, partial, part, context, signal, onBytes);
-      const size = (await fs.stat(partial)).size;
-      const expected = part.sha256 ?? part.oid;
-      if (size !== part.size || digest !== expected) {
-        await fs.rm(partial, { force: true });
-        throw new MegadocsError(
-          'CORRUPT',
-          `the download of ${part.path} is damaged (${size} bytes, hash ${digest})`,
-          {
-            where: context.spec,
-            hint: `The Hub lists ${part.size} bytes with hash ${expected}; run the command again`,
-          },
-        );
-      }
-      await fs.rename(partial, blob);
-      return;
-    } catch (error) {
-      const refused = error instanceof MegadocsError && error.code === 'HUB';
-      if (refused || signal?.aborted || attempt >= DOWNLOAD_ATTEMPTS) throw unreachable(error, context);
-    }
-  }
-}
-
-/** One try: continues `partial` from its length (Range) or rewrites it, hashing all of it; returns the hex digest. */
-async function transfer(
-  client: HubClient,
-  url: string,
-  partial: string,
-  part: ModelPart,
-  context: ErrorContext,
-  signal: AbortSignal | undefined,
-  onBytes: (received: number) => void,
-): Promise<string> {
-  const kept = await fs.stat(partial).then(
-    (stats) => (stats.size < part.size ? stats.size : 0),
-    () => 0,
-  );
-  const headers: Record<string, string> = kept > 0 ? { range: `bytes=${kept}-` } : {};
-  const response: HubResponse = await client.request(url, { headers, signal });
-  if (response.status !== 200 && response.status !== 206) {
-    const code = response.headers['x-error-code'];
-    throw refusal(
-      response.status,
-      typeof code === 'string' ? code : undefined,
-      await response.body.text(),
-      context,
-    );
-  }
-  const resumed = response.status === 206;
-  if (resumed && !String(response.headers['content-range']).startsWith(`bytes ${kept}-`)) {
-    await response.body.dump();
-    await fs.rm(partial, { force: true });
-    throw new MegadocsError(
-      'CORRUPT',
-      `the server answered a range request from byte ${kept} with other bytes`,
-      {
-        where: context.spec,
-        hint: 'HF_ENDPOINT must point at a Hub (or mirror) that supports HTTP Range requests',
-      },
-    );
-  }
-  const hash: Hash = part.sha256 ? createHash('sha256') : createHash('sha1').update(`blob ${part.size}\0`);
-  let received = resumed ? kept : 0;
-  if (resumed) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
-  onBytes(received);
-  await appendBody(response.body, partial, resumed, (chunk) => {
-    hash.update(chunk);
-    received += chunk.length;
-    onBytes(received);
-  });
-  return hash.digest('hex');
-}
-
-/** Writes a body to `partial`; what arrived is flushed even when the transfer breaks, so a retry resumes there. */
-async function appendBody(
-  body: Readable,
-  partial: string,
-  append: boolean,
-  onChunk: (chunk: Buffer) => void,
-) {
-  const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      onChunk(chunk);
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-  } finally {
-    await new Promise<void>((resolve, reject) =>
-      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-    );
-  }
-}
-
-/** `snapshots/COMMIT/FILE` -> `../../blobs/ID` as Hugging Face tools do; a copy where symlinks are not allowed. */
-async function linkIntoSnapshot(blob: string, pointer: string): Promise<void> {
-  await fs.mkdir(path.dirname(pointer), { recursive: true });
-  await fs.rm(pointer, { force: true });
-  try {
-    await fs.symlink(path.relative(path.dirname(pointer), blob), pointer);
-  } catch {
-    await fs.copyFile(blob, pointer);
-  }
+  return present.every(Boolean) ? path.join(snapshot, source.file) : undefined;
 }
