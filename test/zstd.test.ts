@@ -1,8 +1,10 @@
 // zstd compression into one frame that declares its content size: round trips on real text, a 64 MiB+ input,
-// the header rewrite at every Frame_Content_Size width, and cross-checks with the zstd CLI and python's `zstd`.
+// streamed pieces (same bytes as zstd-codec's one-call streaming API), the header rewrite at every
+// Frame_Content_Size width, and cross-checks with the zstd CLI and python's `zstd`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,8 +12,9 @@ import {
   readFrameContentSize,
   withFrameContentSize,
   ZSTD_MAX_LEVEL,
+  ZSTD_PIECE_BYTES,
   zstdCompressFrame,
-  zstdCompressFrameOffThread,
+  zstdCompressStream,
   zstdDecompress,
   zstdFrameLengths,
 } from '../lib/codecs/zstd.js';
@@ -76,23 +79,90 @@ describe('zstdCompressFrame', () => {
   });
 });
 
-describe('zstdCompressFrameOffThread', () => {
-  it('writes the same frame as the inline call, for several jobs in flight at once', async () => {
+/** zstd-codec's own one-call streaming compression (what the writers used before they streamed), made to declare its size. */
+async function oneCallFrame(data: Uint8Array, level: number): Promise<Buffer> {
+  const { ZstdCodec } = createRequire(import.meta.url)('zstd-codec');
+  const streaming = await new Promise<{
+    compressChunks(c: Uint8Array[], hint: number, l: number): Uint8Array;
+  }>((resolve) => ZstdCodec.run((zstd: { Streaming: new () => never }) => resolve(new zstd.Streaming())));
+  const chunks = [];
+  for (let start = 0; start < data.length; start += 1 << 20)
+    chunks.push(data.subarray(start, start + (1 << 20)));
+  return withFrameContentSize(streaming.compressChunks(chunks, data.length, level), data.length);
+}
+
+async function collect(outputs: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const all: Uint8Array[] = [];
+  for await (const output of outputs) all.push(output);
+  return Buffer.concat(all);
+}
+
+describe('zstdCompressStream', () => {
+  it('writes the same bytes as zstd-codec compressing the whole input in one call, whatever the piece sizes', async () => {
+    const input = TEXT.subarray(0, 3 * ZSTD_PIECE_BYTES + 12_345);
+    const expected = await oneCallFrame(input, 4);
+    const oddPieces = function* () {
+      for (let start = 0, size = 1; start < input.length; start += size, size = (size * 7) % 2_500_001) {
+        yield input.subarray(start, start + size);
+      }
+    };
+    const whole = await collect(zstdCompressStream([input], input.length, 4));
+    const odd = await collect(zstdCompressStream(oddPieces(), input.length, 4));
+    expect(Buffer.compare(whole, expected)).toBe(0);
+    expect(Buffer.compare(odd, expected)).toBe(0);
+    expect(Buffer.compare(await zstdCompressFrame(input, 4), expected)).toBe(0);
+  });
+
+  it('copies each piece: a caller that refills one buffer for every piece gets the right frame', async () => {
+    const input = TEXT.subarray(0, 2_000_000);
+    const reused = Buffer.alloc(65_536);
+    async function* refilled() {
+      for (let start = 0; start < input.length; start += reused.length) {
+        const length = input.copy(reused, 0, start, start + reused.length);
+        yield reused.subarray(0, length);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    const frame = await collect(zstdCompressStream(refilled(), input.length, 3));
+    expect(zstdFrameLengths(frame)).toEqual([frame.length]);
+    expect(readFrameContentSize(frame)).toBe(input.length);
+    expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
+  });
+
+  it('runs frames started together one after another, each complete and the same as alone', async () => {
     const inputs = [0, 1, 300, 70_000, 2_500_000].map((size, at) =>
       TEXT.subarray(at * 1000, at * 1000 + size),
     );
-    const [inline, worker] = await Promise.all([
-      Promise.all(inputs.map((input) => zstdCompressFrame(input, 4))),
-      Promise.all(inputs.map((input) => zstdCompressFrameOffThread(input, 4))),
-    ]);
+    const together = await Promise.all(inputs.map((input) => zstdCompressFrame(input, 4)));
     for (const [at, input] of inputs.entries()) {
-      expect(Buffer.compare(worker[at]!, inline[at]!)).toBe(0);
-      expect(readFrameContentSize(worker[at]!)).toBe(input.length);
+      expect(Buffer.compare(together[at]!, await oneCallFrame(input, 4))).toBe(0);
+      expect(readFrameContentSize(together[at]!)).toBe(input.length);
     }
   });
 
+  it('refuses more or fewer bytes than declared, and the next frame still compresses', async () => {
+    const input = TEXT.subarray(0, 5_000);
+    await expect(collect(zstdCompressStream([input], 4_999, 3))).rejects.toThrow(
+      /declared 4999 bytes got more/,
+    );
+    await expect(collect(zstdCompressStream([input], 5_001, 3))).rejects.toThrow(
+      /declared 5001 bytes got 5000/,
+    );
+    const frame = await zstdCompressFrame(input, 3);
+    expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
+  });
+
+  it('a consumer that stops early releases the worker for the next frame', async () => {
+    const input = TEXT.subarray(0, 3_000_000);
+    for await (const output of zstdCompressStream([input], input.length, 3)) {
+      expect(output.length).toBeGreaterThan(0);
+      break;
+    }
+    expect(sha1(zstdDecompress(await zstdCompressFrame(input, 3)))).toBe(sha1(input));
+  });
+
   it('refuses unsupported levels before reaching the worker', async () => {
-    await expect(zstdCompressFrameOffThread(TEXT.subarray(0, 10), 12)).rejects.toThrow(/from 1 to 9/);
+    await expect(collect(zstdCompressStream([TEXT.subarray(0, 10)], 10, 12))).rejects.toThrow(/from 1 to 9/);
   });
 });
 

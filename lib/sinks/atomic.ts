@@ -9,27 +9,42 @@ export function temporaryName(path: string): string {
   return `${path}.${randomBytes(4).toString('hex')}.tmp`;
 }
 
-/** Lands files atomically and remembers the temporary ones still being written, to remove them on abort. */
+/** Lands files atomically and remembers the temporary files still being written, to remove them on abort. */
 export class AtomicFiles {
   private readonly pending = new Set<string>();
 
-  /** Writes `data` to `path` through a temporary file; on failure nothing is left under either name. */
-  async write(path: string, data: Uint8Array | string): Promise<void> {
-    const temporary = temporaryName(path);
-    this.pending.add(temporary);
+  /**
+   * Writes `data` (bytes, text, or pieces written one after another as they come) to `path` through a
+   * temporary file; on failure nothing is left under either name. A MegadocsError from the pieces passes as is.
+   */
+  async write(path: string, data: Uint8Array | string | AsyncIterable<Uint8Array>): Promise<void> {
+    const temporary = this.temporary(path);
     try {
       await writeFile(temporary, data);
       await rename(temporary, path);
     } catch (error) {
       await rm(temporary, { force: true });
+      if (error instanceof MegadocsError) throw error;
       throw new MegadocsError('IO', `cannot write the file (${messageOf(error)})`, {
         where: path,
         hint: 'Check the disk space and permissions of the output directory',
         cause: error,
       });
     } finally {
-      this.pending.delete(temporary);
+      this.release(temporary);
     }
+  }
+
+  /** A temporary name next to `path` that removeTemporaries() removes until it is released. */
+  temporary(path: string): string {
+    const temporary = temporaryName(path);
+    this.pending.add(temporary);
+    return temporary;
+  }
+
+  /** The temporary file was renamed or removed by its owner. */
+  release(temporary: string): void {
+    this.pending.delete(temporary);
   }
 
   /** Removes the temporary files of writes still in progress. */

@@ -1,13 +1,13 @@
 // The jsonl sink: one JSON object per line in `shard.NNNNN.jsonl.zst` (one zstd frame each) or `.jsonl`,
-// rolled at a raw size, landed atomically, with index.json written last (format "jsonl", version 1).
-import { createHash } from 'node:crypto';
+// spooled to disk, rolled at a raw size, landed atomically, with index.json written last (format "jsonl", version 1).
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { zstdCompressFrameOffThread } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
+import { landShard } from './land.js';
 import { type Compression, parseCompression, type ShardInfo } from './mds.js';
+import { SpoolFile } from './spool.js';
 
 /** One entry of a jsonl dataset's index.json; `bytes` and `sha1` describe the stored file. */
 export interface JsonlShardEntry {
@@ -42,13 +42,13 @@ export interface JsonlSummary {
   storedBytes: number;
 }
 
-/** A jsonl dataset being written: lines buffered per shard, one shard landing while the next fills. */
+/** A jsonl dataset being written: lines spooled to a temporary file per shard, one shard landing while the next fills. */
 export class JsonlWriter {
   private readonly files = new AtomicFiles();
   private readonly landing = new OneInFlight();
   private readonly entries: JsonlShardEntry[] = [];
-  private lines: Buffer[] = [];
-  private shardBytes = 0;
+  private body: SpoolFile | undefined;
+  private shardRecords = 0;
   private nextShard = 0;
   private closed = false;
   private readonly summary: JsonlSummary = { shards: 0, records: 0, rawBytes: 0, storedBytes: 0 };
@@ -72,57 +72,71 @@ export class JsonlWriter {
     return new JsonlWriter(options, compression);
   }
 
-  /** Adds one record as a line; resolves once it is buffered (waits when a shard is landing). */
+  /** Adds one record as a line; resolves once it is spooled (waits when a shard is landing). */
   async write(record: object): Promise<void> {
     if (this.closed)
       throw new MegadocsError('BAD_INPUT', 'write after finish or abort', { where: this.options.dir });
     this.landing.throwIfFailed();
     const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
-    if (this.lines.length > 0 && this.shardBytes + line.length > this.options.shardSize) await this.flush();
-    this.lines.push(line);
-    this.shardBytes += line.length;
+    if (this.body && this.body.bytes + line.length > this.options.shardSize) await this.flush();
+    this.body ??= await SpoolFile.create(this.files, this.shardPath(this.nextShard));
+    await this.body.append(line);
+    this.shardRecords += 1;
+  }
+
+  private basename(shard: number): string {
+    return `${this.options.prefix ?? 'shard'}.${String(shard).padStart(5, '0')}.jsonl${this.compression.name ? '.zst' : ''}`;
+  }
+
+  private shardPath(shard: number): string {
+    return path.join(this.options.dir, this.basename(shard));
   }
 
   private async flush(): Promise<void> {
-    const lines = this.lines;
     const shard = this.nextShard;
+    const body = this.body!;
+    const records = this.shardRecords;
     this.nextShard += 1;
-    this.lines = [];
-    this.shardBytes = 0;
-    await this.landing.submit(() => this.land(shard, lines));
+    this.body = undefined;
+    this.shardRecords = 0;
+    await this.landing.submit(() => this.land(shard, body, records));
   }
 
-  private async land(shard: number, lines: Buffer[]): Promise<void> {
-    const raw = Buffer.concat(lines);
-    const stored = this.compression.name
-      ? await zstdCompressFrameOffThread(raw, this.compression.level)
-      : raw;
-    const basename = `${this.options.prefix ?? 'shard'}.${String(shard).padStart(5, '0')}.jsonl${this.compression.name ? '.zst' : ''}`;
-    await this.files.write(path.join(this.options.dir, basename), stored);
+  private async land(shard: number, body: SpoolFile, records: number): Promise<void> {
+    const basename = this.basename(shard);
+    const landed = await landShard({
+      files: this.files,
+      path: this.shardPath(shard),
+      header: new Uint8Array(0),
+      body,
+      level: this.compression.name ? this.compression.level : null,
+      rawHashes: [],
+      storedHashes: ['sha1'],
+    });
     this.entries[shard] = {
       basename,
-      records: lines.length,
-      raw_bytes: raw.length,
-      bytes: stored.length,
-      sha1: createHash('sha1').update(stored).digest('hex'),
+      records,
+      raw_bytes: landed.raw.bytes,
+      bytes: landed.stored.bytes,
+      sha1: landed.stored.hashes.sha1!,
     };
     this.summary.shards += 1;
-    this.summary.records += lines.length;
-    this.summary.rawBytes += raw.length;
-    this.summary.storedBytes += stored.length;
+    this.summary.records += records;
+    this.summary.rawBytes += landed.raw.bytes;
+    this.summary.storedBytes += landed.stored.bytes;
     this.options.onShard?.({
       index: shard,
       basename,
-      samples: lines.length,
-      rawBytes: raw.length,
-      storedBytes: stored.length,
+      samples: records,
+      rawBytes: landed.raw.bytes,
+      storedBytes: landed.stored.bytes,
     });
   }
 
   /** Lands the last shard and writes index.json. */
   async finish(): Promise<JsonlSummary> {
     if (this.closed) throw new MegadocsError('BAD_INPUT', 'finish called twice', { where: this.options.dir });
-    if (this.lines.length > 0) await this.flush();
+    if (this.body) await this.flush();
     await this.landing.settle();
     this.closed = true;
     const index: JsonlIndex = { version: 1, format: 'jsonl', shards: this.entries };
@@ -133,7 +147,8 @@ export class JsonlWriter {
   /** Stops writing: waits for the shard in flight, removes temporary files, writes no index.json. */
   async abort(): Promise<void> {
     this.closed = true;
-    this.lines = [];
+    await this.body?.remove();
+    this.body = undefined;
     await this.landing.drain();
     await this.files.removeTemporaries();
   }

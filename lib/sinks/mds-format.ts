@@ -247,16 +247,27 @@ export function joinSample(columns: Buffer[], sizes: Array<number | null>): Buff
   return Buffer.concat([head, ...columns]);
 }
 
-/** The raw shard file: u32 N, u32 offsets[N + 1] (absolute), the config JSON, the samples. */
-export function encodeShard(samples: Buffer[], config: Buffer): Buffer {
-  const header = Buffer.alloc(4 + 4 * (samples.length + 1));
-  header.writeUInt32LE(samples.length, 0);
-  let offset = header.length + config.length;
-  for (let at = 0; at <= samples.length; at += 1) {
+/** What precedes the samples in a raw shard file: u32 N, u32 offsets[N + 1] (absolute), the config JSON. */
+export function encodeShardHeader(sampleLengths: Uint32Array, config: Uint8Array): Buffer {
+  const count = sampleLengths.length;
+  const header = Buffer.alloc(4 + 4 * (count + 1) + config.length);
+  header.writeUInt32LE(count, 0);
+  let offset = 4 + 4 * (count + 1) + config.length;
+  for (let at = 0; at <= count; at += 1) {
     header.writeUInt32LE(offset, 4 + 4 * at);
-    offset += samples[at]?.length ?? 0;
+    offset += sampleLengths[at] ?? 0;
   }
-  return Buffer.concat([header, config, ...samples], offset);
+  header.set(config, 4 + 4 * (count + 1));
+  return header;
+}
+
+/** The whole raw shard file in memory: the header, then the samples. */
+export function encodeShard(samples: Buffer[], config: Buffer): Buffer {
+  const header = encodeShardHeader(
+    Uint32Array.from(samples, (sample) => sample.length),
+    config,
+  );
+  return Buffer.concat([header, ...samples]);
 }
 
 /** The sample table of a raw shard, checked: N, monotonic offsets, the last one at the end of the file. */

@@ -1,17 +1,18 @@
-// Writes MosaicML Streaming (MDS) datasets: the MdsWriter (shards rolled at size_limit, landed atomically,
-// index.json last) and mdsSink, the sink stage for packed sequences. Byte layout in mds-format.ts.
-import { createHash, getHashes } from 'node:crypto';
+// Writes MosaicML Streaming (MDS) datasets: the MdsWriter (samples spooled to disk, shards rolled at size_limit,
+// landed atomically, index.json last) and mdsSink, the sink stage for packed sequences. Bytes in mds-format.ts.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { checkZstdLevel, ZSTD_DEFAULT_LEVEL, zstdCompressFrameOffThread } from '../codecs/zstd.js';
+import { checkZstdLevel, ZSTD_DEFAULT_LEVEL } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
+import { checkHashes } from './hashes.js';
+import { landShard } from './land.js';
 import {
   type ColumnEncoding,
   encodeColumn,
-  encodeShard,
+  encodeShardHeader,
   encodingSize,
   joinSample,
   type MdsFileInfo,
@@ -20,6 +21,9 @@ import {
   pythonJson,
   shardBasenames,
 } from './mds-format.js';
+import { SpoolFile } from './spool.js';
+
+export { checkHashes, digests, supportedHashes } from './hashes.js';
 
 /** A validated compression spec: `none`, `zstd` (level 3) or `zstd:N`. */
 export interface Compression {
@@ -42,49 +46,6 @@ export function parseCompression(spec: string): Compression {
     where: 'compression',
     hint: 'Use none, zstd (level 3) or zstd:N with N from 1 to 9',
   });
-}
-
-/** Hash names as MDS writes them (python hashlib names) and node's names for them. */
-const HASH_ALGORITHMS: Record<string, string> = {
-  blake2b: 'blake2b512',
-  blake2s: 'blake2s256',
-  md5: 'md5',
-  sha1: 'sha1',
-  sha224: 'sha224',
-  sha256: 'sha256',
-  sha384: 'sha384',
-  sha512: 'sha512',
-  sha3_224: 'sha3-224',
-  sha3_256: 'sha3-256',
-  sha3_384: 'sha3-384',
-  sha3_512: 'sha3-512',
-};
-
-/** The hash names (python hashlib spelling) this Node build can compute. */
-export function supportedHashes(): string[] {
-  const available = new Set(getHashes());
-  return Object.keys(HASH_ALGORITHMS).filter((name) => available.has(HASH_ALGORITHMS[name]!));
-}
-
-/** Sorted, de-duplicated hash names; throws BAD_OPTION for names this build cannot compute. */
-export function checkHashes(names: readonly string[]): string[] {
-  const supported = supportedHashes();
-  for (const name of names) {
-    if (!supported.includes(name)) {
-      throw new MegadocsError('BAD_OPTION', `unsupported shard hash "${name}"`, {
-        where: 'hashes',
-        hint: `Use any of ${supported.join(', ')}`,
-      });
-    }
-  }
-  return [...new Set(names)].sort();
-}
-
-/** Lowercase hex digests of `data` for each name in `names`. */
-export function digests(data: Uint8Array, names: readonly string[]): Record<string, string> {
-  return Object.fromEntries(
-    names.map((name) => [name, createHash(HASH_ALGORITHMS[name]!).update(data).digest('hex')]),
-  );
 }
 
 /** What onShard hears each time a shard lands. */
@@ -121,9 +82,10 @@ const SHARD_HEADER_BYTES = 8;
 const OFFSET_BYTES = 4;
 
 /**
- * An MDS dataset being written. Samples accumulate until the next one would push the raw shard past
- * size_limit; the shard is then encoded, hashed, compressed and landed (at most one in flight) while
- * the next one fills. finish() writes index.json last; abort() leaves no index and no temporary file.
+ * An MDS dataset being written. Samples go straight to a temporary body file (only their lengths stay in
+ * memory) until the next one would push the raw shard past size_limit; the shard is then landed from that
+ * file, streamed through hashing and compression (at most one in flight) while the next one fills.
+ * finish() writes index.json last; abort() leaves no index and no temporary file.
  */
 export class MdsWriter {
   private readonly names: string[];
@@ -132,7 +94,9 @@ export class MdsWriter {
   private readonly config: Buffer;
   private readonly files = new AtomicFiles();
   private readonly entries: MdsShardEntry[] = [];
-  private samples: Buffer[] = [];
+  private body: SpoolFile | undefined;
+  private sampleLengths = new Uint32Array(1024);
+  private shardSamples = 0;
   private shardBytes: number;
   private readonly landing = new OneInFlight();
   private closed = false;
@@ -199,10 +163,24 @@ export class MdsWriter {
     this.landing.throwIfFailed();
     const encoded = this.encodeSample(sample);
     const added = encoded.length + OFFSET_BYTES;
-    if (this.samples.length > 0 && this.shardBytes + added > this.sizeLimit) await this.flush();
-    this.samples.push(encoded);
+    if (this.shardSamples > 0 && this.shardBytes + added > this.sizeLimit) await this.flush();
+    this.body ??= await SpoolFile.create(this.files, this.shardPath(this.nextShard));
+    await this.body.append(encoded);
+    if (this.shardSamples === this.sampleLengths.length) {
+      const grown = new Uint32Array(this.sampleLengths.length * 2);
+      grown.set(this.sampleLengths);
+      this.sampleLengths = grown;
+    }
+    this.sampleLengths[this.shardSamples] = encoded.length;
+    this.shardSamples += 1;
     this.shardBytes += added;
     this.written += 1;
+  }
+
+  /** Where shard `index` lands: the `.mds.zstd` name with compression, else the `.mds` one. */
+  private shardPath(index: number): string {
+    const names = shardBasenames(index, this.compression.name !== null);
+    return path.join(this.options.dir, names.zip ?? names.raw);
   }
 
   private encodeSample(sample: Record<string, unknown>): Buffer {
@@ -215,29 +193,29 @@ export class MdsWriter {
 
   /** Hands the filled shard to the landing chain; waits for the previous one first (one in flight). */
   private async flush(): Promise<void> {
-    const samples = this.samples;
     const shard = this.nextShard;
+    const body = this.body!;
+    const header = encodeShardHeader(this.sampleLengths.subarray(0, this.shardSamples), this.config);
+    const samples = this.shardSamples;
     this.nextShard += 1;
-    this.samples = [];
+    this.body = undefined;
+    this.shardSamples = 0;
     this.shardBytes = this.emptyShardBytes();
-    await this.landing.submit(() => this.land(shard, samples));
+    await this.landing.submit(() => this.land(shard, header, body, samples));
   }
 
-  private async land(shard: number, samples: Buffer[]): Promise<void> {
-    const raw = encodeShard(samples, this.config);
+  private async land(shard: number, header: Buffer, body: SpoolFile, samples: number): Promise<void> {
     const names = shardBasenames(shard, this.compression.name !== null);
-    const rawInfo: MdsFileInfo = {
-      basename: names.raw,
-      bytes: raw.length,
-      hashes: digests(raw, this.hashes),
-    };
-    let zipInfo: MdsFileInfo | null = null;
-    let stored: Buffer = raw;
-    if (names.zip) {
-      stored = await zstdCompressFrameOffThread(raw, this.compression.level);
-      zipInfo = { basename: names.zip, bytes: stored.length, hashes: digests(stored, this.hashes) };
-    }
-    await this.files.write(path.join(this.options.dir, names.zip ?? names.raw), stored);
+    const landed = await landShard({
+      files: this.files,
+      path: this.shardPath(shard),
+      header,
+      body,
+      level: names.zip ? this.compression.level : null,
+      rawHashes: this.hashes,
+      storedHashes: names.zip ? this.hashes : [],
+    });
+    const zipInfo: MdsFileInfo | null = names.zip ? { basename: names.zip, ...landed.stored } : null;
     this.entries[shard] = {
       column_encodings: this.names.map((name) => this.options.columns[name]!),
       column_names: this.names,
@@ -245,29 +223,29 @@ export class MdsWriter {
       compression: this.compression.name,
       format: 'mds',
       hashes: this.hashes,
-      raw_data: rawInfo,
-      samples: samples.length,
+      raw_data: { basename: names.raw, ...landed.raw },
+      samples,
       size_limit: this.sizeLimit,
       version: 2,
       zip_data: zipInfo,
     };
     this.summary.shards += 1;
-    this.summary.samples += samples.length;
-    this.summary.rawBytes += raw.length;
-    this.summary.storedBytes += stored.length;
+    this.summary.samples += samples;
+    this.summary.rawBytes += landed.raw.bytes;
+    this.summary.storedBytes += landed.stored.bytes;
     this.options.onShard?.({
       index: shard,
       basename: names.zip ?? names.raw,
-      samples: samples.length,
-      rawBytes: raw.length,
-      storedBytes: stored.length,
+      samples,
+      rawBytes: landed.raw.bytes,
+      storedBytes: landed.stored.bytes,
     });
   }
 
   /** Lands the last shard and writes index.json (the dataset is complete only then). */
   async finish(): Promise<MdsWriterSummary> {
     if (this.closed) throw new MegadocsError('BAD_INPUT', 'finish called twice', { where: this.options.dir });
-    if (this.samples.length > 0) await this.flush();
+    if (this.shardSamples > 0) await this.flush();
     await this.landing.settle();
     this.closed = true;
     const index = pythonJson({ shards: this.entries, version: 2 });
@@ -278,7 +256,9 @@ export class MdsWriter {
   /** Stops writing: waits for the shard in flight, removes temporary files; writes no index.json. */
   async abort(): Promise<void> {
     this.closed = true;
-    this.samples = [];
+    await this.body?.remove();
+    this.body = undefined;
+    this.shardSamples = 0;
     await this.landing.drain();
     await this.files.removeTemporaries();
   }

@@ -1,0 +1,105 @@
+// A shard body spooled to a temporary file while the shard fills (appends go through one bounded buffer), then
+// read back in pieces when the shard lands: a shard's size on disk never becomes memory.
+import { type FileHandle, open, rm } from 'node:fs/promises';
+import { MegadocsError, messageOf } from '../errors.js';
+import type { AtomicFiles } from './atomic.js';
+
+/** Appends are gathered into a buffer of this size before they are written; reads come back in pieces of it. */
+export const SPOOL_PIECE_BYTES = 1 << 20;
+
+/** The temporary file of one shard body: append while the shard fills, then pieces() once, then remove(). */
+export class SpoolFile {
+  private readonly buffer = Buffer.allocUnsafeSlow(SPOOL_PIECE_BYTES);
+  private buffered = 0;
+  /** Bytes appended so far. */
+  bytes = 0;
+
+  private constructor(
+    private readonly files: AtomicFiles,
+    private readonly path: string,
+    private handle: FileHandle | undefined,
+  ) {}
+
+  /** Creates the temporary file for the body of `shardPath` (registered with `files`, so abort removes it). */
+  static async create(files: AtomicFiles, shardPath: string): Promise<SpoolFile> {
+    const path = files.temporary(shardPath);
+    const handle = await open(path, 'w+').catch((error: unknown) => {
+      files.release(path);
+      throw ioError(path, 'create', error);
+    });
+    return new SpoolFile(files, path, handle);
+  }
+
+  /** Adds bytes at the end; resolves once they are buffered or written. */
+  async append(data: Uint8Array): Promise<void> {
+    let from = 0;
+    while (from < data.length) {
+      if (this.buffered === 0 && data.length - from >= SPOOL_PIECE_BYTES) {
+        await this.writeOut(data.subarray(from));
+        break;
+      }
+      const taken = Math.min(data.length - from, SPOOL_PIECE_BYTES - this.buffered);
+      this.buffer.set(data.subarray(from, from + taken), this.buffered);
+      this.buffered += taken;
+      from += taken;
+      if (this.buffered === SPOOL_PIECE_BYTES) await this.flushBuffer();
+    }
+    this.bytes += data.length;
+  }
+
+  /** Everything appended, from the start, in fresh pieces of at most SPOOL_PIECE_BYTES. */
+  async *pieces(): AsyncGenerator<Buffer> {
+    await this.flushBuffer();
+    const handle = this.open();
+    for (let position = 0; position < this.bytes; ) {
+      const piece = Buffer.allocUnsafeSlow(Math.min(SPOOL_PIECE_BYTES, this.bytes - position));
+      const { bytesRead } = await handle.read(piece, 0, piece.length, position).catch((error: unknown) => {
+        throw ioError(this.path, 'read', error);
+      });
+      if (bytesRead === 0)
+        throw ioError(this.path, 'read', new Error('the file is shorter than what was written'));
+      position += bytesRead;
+      yield piece.subarray(0, bytesRead);
+    }
+  }
+
+  /** Closes and deletes the file (also after a failure; a second call does nothing). */
+  async remove(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (!handle) return;
+    await handle.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+    this.files.release(this.path);
+  }
+
+  private async flushBuffer(): Promise<void> {
+    if (this.buffered === 0) return;
+    await this.writeOut(this.buffer.subarray(0, this.buffered));
+    this.buffered = 0;
+  }
+
+  private async writeOut(data: Uint8Array): Promise<void> {
+    const handle = this.open();
+    let written = 0;
+    try {
+      while (written < data.length) written += (await handle.write(data, written)).bytesWritten;
+    } catch (error) {
+      throw ioError(this.path, 'write', error);
+    }
+  }
+
+  private open(): FileHandle {
+    if (!this.handle)
+      throw new MegadocsError('IO', 'the shard body was already removed', { where: this.path });
+    return this.handle;
+  }
+}
+
+function ioError(path: string, action: string, error: unknown): MegadocsError {
+  return new MegadocsError('IO', `cannot ${action} the temporary shard body (${messageOf(error)})`, {
+    where: path,
+    hint: 'Check the disk space and permissions of the output directory',
+    cause: error,
+  });
+}
