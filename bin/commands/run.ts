@@ -1,0 +1,288 @@
+// `megadocs run INPUTS... --out OUT` or `megadocs run --config FILE.json`: documents to trainer-ready shards
+// in one process. Declares the flags, merges them over the config file, draws one line per stage, prints the summary.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ASSEMBLE_MODES } from '../../lib/assemble/index.js';
+import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/config.js';
+import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { newRunProgress, type RunProgress, type RunSummary, runMegadocs } from '../../lib/pipeline/run.js';
+import { runWithInterrupt } from '../interrupt.js';
+import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
+import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
+import { addPackOptions, addTokenizeOptions } from './pack.js';
+
+/** Flags that only shape what is printed, never the run: kept out of the config. */
+const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json']);
+
+const SHUFFLE_HELP = `
+Shuffling: documents are packed in storage order (so a megadoc stays contiguous within its sequences),
+each stream on its own; the packed sequences wait on disk in OUT/spill/ and are then written in the order
+of a seeded permutation of all output slots (a keyed Feistel permutation, computed per position: a full,
+global shuffle in constant memory; disk use = the packed tokens once more, until the run ends).
+--no-shuffle writes each stream in storage order, the real and synthetic streams interleaved evenly.
+With --assemble none, the separate documents are also scattered by a seeded window of --shuffle-window
+documents before packing, so one document's generations land in different sequences.
+
+Mixing: real = the source documents, seen --real-epochs times; synthetic = the assembled documents
+(with the original inside, as in the megadocs paper). --synthetic-weight w adds synthetic sequences until
+they are w of the output (R x E / (1 - w) sequences in all); without it each is written once.
+
+--config FILE.json: one JSON object whose keys are these long flags in camelCase ("seqLen", "llm",
+"syntheticWeight", ...) plus "inputs"; flags given on the command line override the file.`;
+
+/** Adds the options a shared declaration makes, skipping flags already declared (e.g. --tokenizer). */
+function addOptionsOnce(command: Command, declare: (scratch: Command) => Command): void {
+  for (const option of declare(new Command()).options) {
+    if (command.options.some((existing) => existing.long === option.long)) continue;
+    // Required values may come from --config instead: the config schema checks that they are there.
+    option.mandatory = false;
+    command.addOption(option);
+  }
+}
+
+function addAssembleOptions(command: Command): void {
+  command
+    .addOption(
+      new Option(
+        '--assemble <mode>',
+        "stitch: a document's generations and the original as one megadoc; stretch: rationales " +
+          'inside the document; none: every generation its own document (the rephrasing baseline)',
+      )
+        .choices(ASSEMBLE_MODES)
+        .default('stitch'),
+    )
+    .addOption(
+      new Option('--original <place>', 'where the original goes in a stitched megadoc (none: left out)')
+        .choices(['back', 'front', 'none'])
+        .default('back'),
+    )
+    .addOption(
+      new Option(
+        '--separator <kind>',
+        'eos: each part its own document ending with EOS; text: parts joined by --join',
+      )
+        .choices(['eos', 'text'])
+        .default('eos'),
+    )
+    .option('--join <string>', 'the string between parts with --separator text', '\n\n')
+    .option('--thought-open <string>', 'opens each rationale with --assemble stretch', '<think>')
+    .option('--thought-close <string>', 'closes each rationale with --assemble stretch', '</think>')
+    .option(
+      '--min-generations <K>',
+      'a document with fewer surviving generations makes no synthetic document (counted)',
+      integerAtLeast(0),
+      1,
+    );
+}
+
+function weight(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed >= 1) {
+    throw new InvalidArgumentError(`expected a number from 0 up to (not including) 1, got "${value}"`);
+  }
+  return parsed;
+}
+
+function addMixOptions(command: Command): void {
+  command
+    .addOption(
+      new Option(
+        '--streams <mode>',
+        'mixed: one materialised dataset; separate: OUT/real/, OUT/synthetic/ and OUT/mixture.json',
+      )
+        .choices(['mixed', 'separate'])
+        .default('mixed'),
+    )
+    .option('--synthetic-weight <w>', 'share of the output that is synthetic, in [0, 1)', weight)
+    .option(
+      '--real-epochs <E>',
+      'times the real documents are seen (0: synthetic only)',
+      integerAtLeast(0),
+      1,
+    )
+    .option('--no-shuffle', 'keep storage order (no sequence shuffle)')
+    .option(
+      '--shuffle-seed <n>',
+      'seed of the sequence shuffle and of the --assemble none scatter',
+      integerAtLeast(0),
+      0,
+    )
+    .option(
+      '--shuffle-window <docs>',
+      'documents held to scatter generations with --assemble none',
+      integerAtLeast(1),
+      8192,
+    );
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('run')
+    .description(
+      'documents -> LLM generations -> megadocs -> mixed, shuffled token shards (MDS), as one resumable stream',
+    )
+    .argument('[inputs...]', 'files, directories (recursive) or globs: .jsonl .json .gz .zst .parquet')
+    .option(
+      '--config <file>',
+      'a JSON file of options (keys: the long flags in camelCase); flags override it',
+    );
+  addRecordOptions(command);
+  addOptionsOnce(command, addTokenizeOptions);
+  addOptionsOnce(command, addLlmOptions);
+  addOptionsOnce(command, addRecipeOptions);
+  addAssembleOptions(command);
+  addMixOptions(command);
+  addOptionsOnce(command, addPackOptions);
+  addOptionsOnce(command, addOutputOptions);
+  command.addHelpText('after', SHUFFLE_HELP);
+  command.action(async (inputs: string[], options: Record<string, unknown>) => {
+    const config = await configFrom(command, inputs, options.config as string | undefined);
+    const apiKey = apiKeyFrom(config.apiKeyEnv, config.apiKeyEnv !== 'OPENAI_API_KEY');
+    const progress = newRunProgress();
+    const display = new ProgressDisplay({ quiet: options.quiet as boolean });
+    const lines = STAGE_LINES.map((render) => display.line(() => render(progress)));
+    const redraw = () => {
+      for (const line of lines) line.update({});
+    };
+    const timer = setInterval(redraw, 200);
+    try {
+      const summary = await runWithInterrupt((signal) =>
+        runMegadocs(config, {
+          apiKey,
+          progress,
+          signal,
+          onWarning: (message) => display.log(`warning: ${message}`),
+        }),
+      );
+      redraw();
+      if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      display.summary(`megadocs run: wrote ${config.out}`, summaryRows(summary, progress, config));
+    } finally {
+      clearInterval(timer);
+      display.stop();
+    }
+  });
+}
+
+/** The config file's values, overridden by the flags given on the command line (not by flag defaults). */
+async function configFrom(command: Command, inputs: string[], file: string | undefined): Promise<RunConfig> {
+  const fromFile = file ? await readRunConfigFile(file) : {};
+  const given = Object.entries(command.opts()).filter(
+    ([key]) => !DISPLAY_FLAGS.has(key) && command.getOptionValueSource(key) === 'cli',
+  );
+  const raw = { ...fromFile, ...Object.fromEntries(given), ...(inputs.length > 0 ? { inputs } : {}) };
+  return parseRunConfig(raw, file ?? 'the command line');
+}
+
+function byCause(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).filter(([, count]) => count > 0);
+  const total = entries.reduce((sum, [, count]) => sum + count, 0);
+  if (total === 0) return '0';
+  return `${total} (${entries.map(([cause, count]) => `${cause} ${count}`).join(', ')})`;
+}
+
+function elapsed(progress: RunProgress): number {
+  return (Date.now() - progress.startedAt) / 1000;
+}
+
+const STAGE_LINES: Array<(progress: RunProgress) => string> = [
+  (progress) => {
+    const { source, inputBytes } = progress;
+    const bytesPerSecond = rate(source.bytes, elapsed(progress));
+    const parts = [
+      'source   ',
+      `${formatCount(source.documents)} docs`,
+      `${formatBytes(source.bytes)} read (${formatBytes(bytesPerSecond)}/s)`,
+    ];
+    if (inputBytes) parts.push(`ETA ${formatDuration(eta(source.bytes, inputBytes, bytesPerSecond))}`);
+    return parts.join('  ');
+  },
+  (progress) => {
+    const stats = progress.generate;
+    const seconds = elapsed(progress);
+    return [
+      'generate ',
+      `${formatCount(stats.documents)} docs`,
+      `${stats.requests.inFlight} in flight`,
+      `${formatCount(rate(stats.requests.completed, seconds))} req/s`,
+      `${formatCount(stats.requests.replayed)} replayed`,
+      `retries ${byCause(stats.retries)}`,
+      `failures ${byCause(stats.failures)}`,
+    ].join('  ');
+  },
+  ({ assemble }) =>
+    [
+      'assemble ',
+      `${formatCount(assemble.documents)} in`,
+      `${formatCount(assemble.megadocs)} out`,
+      `dropped ${byCause(assemble.dropped)}`,
+    ].join('  '),
+  (progress) => {
+    const { real, synthetic } = progress.pack;
+    const tokens = real.tokens + synthetic.tokens;
+    return [
+      'tokenize ',
+      `real ${formatCount(real.tokens)} tok`,
+      `synthetic ${formatCount(synthetic.tokens)} tok`,
+      `${formatCount(rate(tokens, elapsed(progress)))} tok/s`,
+    ].join('  ');
+  },
+  ({ pack }) =>
+    [
+      'pack     ',
+      `real ${formatCount(pack.real.sequences)} seq`,
+      `synthetic ${formatCount(pack.synthetic.sequences)} seq`,
+    ].join('  '),
+  ({ write }) =>
+    write.started
+      ? ['mix      ', `${formatCount(write.written)}/${formatCount(write.planned)} sequences written`].join(
+          '  ',
+        )
+      : 'mix       waiting until every sequence is packed',
+  ({ write }) => ['sink     ', `${write.shards} shards`].join('  '),
+];
+
+function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConfig): Array<[string, string]> {
+  const { assemble, generate } = progress;
+  const mix = summary.mix as {
+    sequences: { real: number; synthetic: number; total: number };
+    syntheticWeight: number;
+    realTokensSeen: number;
+  };
+  const tokens = summary.tokens as { real: number; synthetic: number; expansionFactor: number };
+  const output = summary.output as { shards: number; rawBytes: number; storedBytes: number };
+  const usage = totalTokens(generate);
+  return [
+    [
+      'documents',
+      `${assemble.documents} in, ${assemble.kept} made synthetic output, dropped ${byCause(assemble.dropped)}`,
+    ],
+    [
+      'generations',
+      `${generate.generations} (filtered ${byCause(generate.filtered)}, failed requests ${generate.requests.failed})`,
+    ],
+    [
+      'requests',
+      `${generate.requests.completed} answered, ${generate.requests.replayed} replayed from the journal`,
+    ],
+    ['LLM tokens in/out', `${formatCount(usage.prompt)} / ${formatCount(usage.completion)}`],
+    [
+      'latency p50/p99',
+      `${latencyQuantile(generate.latency, 0.5).toFixed(0)} ms / ${latencyQuantile(generate.latency, 0.99).toFixed(0)} ms`,
+    ],
+    [
+      'tokens',
+      `real ${formatCount(tokens.real)}, synthetic ${formatCount(tokens.synthetic)} (expansion ${tokens.expansionFactor.toFixed(2)}x)`,
+    ],
+    [
+      'sequences',
+      `${mix.sequences.total} x ${config.seqLen} (real ${mix.sequences.real}, synthetic ${mix.sequences.synthetic}; synthetic weight ${mix.syntheticWeight.toFixed(3)})`,
+    ],
+    ['real tokens seen', formatCount(mix.realTokensSeen)],
+    [
+      'shards',
+      `${output.shards} (${formatBytes(output.rawBytes)} raw, ${formatBytes(output.storedBytes)} stored)`,
+    ],
+    ['wall time', formatDuration(summary.wallSeconds as number)],
+  ];
+}

@@ -1,0 +1,180 @@
+// The `megadocs run` config: defaults, list forms, and errors that name the JSON path, the flag, the accepted
+// values and what was given; the command's flag defaults must agree with the schema's.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { register } from '../bin/commands/run.js';
+import { flagOf, parseRunConfig, RUN_CONFIG_KEYS, readRunConfigFile } from '../lib/config.js';
+import { MegadocsError } from '../lib/errors.js';
+
+const MINIMAL = { inputs: ['data.jsonl'], out: 'out', llm: ['http://127.0.0.1:8000/v1'], model: 'm' };
+const scratch = await mkdtemp(path.join(tmpdir(), 'megadocs-config-'));
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+function problemsOf(input: unknown): string {
+  try {
+    parseRunConfig(input, 'run.json');
+  } catch (error) {
+    expect(error).toBeInstanceOf(MegadocsError);
+    expect((error as MegadocsError).code).toBe('BAD_CONFIG');
+    expect((error as MegadocsError).where).toBe('run.json');
+    return (error as MegadocsError).message;
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('parseRunConfig', () => {
+  it('fills in the defaults of every stage', () => {
+    const config = parseRunConfig(MINIMAL, 'run.json');
+    expect(config).toMatchObject({
+      recipe: 'rephrase',
+      assemble: 'stitch',
+      original: 'back',
+      separator: 'eos',
+      join: '\n\n',
+      thoughtOpen: '<think>',
+      thoughtClose: '</think>',
+      minGenerations: 1,
+      streams: 'mixed',
+      realEpochs: 1,
+      shuffle: true,
+      shuffleSeed: 0,
+      tokenizer: 'o200k_base',
+      seqLen: 4096,
+      tail: 'drop',
+      compression: 'zstd:3',
+      hashes: ['sha1'],
+      concurrency: 64,
+    });
+    expect(config.syntheticWeight).toBeUndefined();
+  });
+
+  it('takes lists as arrays or comma-separated strings, like the flags', () => {
+    const config = parseRunConfig(
+      { ...MINIMAL, llm: 'http://a:1/v1, http://b:2/v1', hashes: 'sha1,xxh64', styles: ['wiki', 'qa'] },
+      'run.json',
+    );
+    expect(config.llm).toEqual(['http://a:1/v1', 'http://b:2/v1']);
+    expect(config.hashes).toEqual(['sha1', 'xxh64']);
+    expect(config.styles).toEqual(['wiki', 'qa']);
+  });
+
+  it('names the path, the flag, the accepted values and the value given', () => {
+    const message = problemsOf({
+      ...MINIMAL,
+      assemble: 'stich',
+      seqLen: 0,
+      inputs: ['a.jsonl', 7],
+      tail: 'cut',
+    });
+    expect(message).toMatch(/^run\.json: 4 problems in the run config/);
+    expect(message).toContain(
+      '"assemble" (--assemble): expected one of "stitch", "stretch", "none", got "stich"',
+    );
+    expect(message).toContain('"seqLen" (--seq-len): expected a number >= 1, got 0');
+    expect(message).toContain('"inputs[1]" (INPUTS): expected a string, got 7');
+    expect(message).toContain('"tail" (--tail): expected one of "drop", "pad", "keep", got "cut"');
+  });
+
+  it('says which required keys are missing and what a wrong type was', () => {
+    const message = problemsOf({ inputs: ['a'], out: 'o', llm: [], realEpochs: 1.5, shuffle: 'no' });
+    expect(message).toContain('"model" (--model): required, and missing');
+    expect(message).toContain('"llm" (--llm): expected at least 1 item(s), got []');
+    expect(message).toContain('"realEpochs" (--real-epochs): expected a whole number, got 1.5');
+    expect(message).toContain('"shuffle" (--no-shuffle): expected true or false, got "no"');
+    expect(problemsOf({ ...MINIMAL, llm: ['localhost:8000'] })).toContain(
+      '"llm[0]" (--llm): expected an http:// or https:// base URL such as http://host:8000/v1, got "localhost:8000"',
+    );
+  });
+
+  it('rejects unknown keys, suggests the accepted spelling and lists the accepted keys', () => {
+    const message = problemsOf({ ...MINIMAL, 'seq-len': 2048 });
+    expect(message).toContain('unknown key "seq-len" (did you mean "seqLen"?); accepted keys: inputs, out,');
+    for (const key of ['syntheticWeight', 'realEpochs', 'minGenerations', 'thoughtOpen'])
+      expect(message).toContain(key);
+  });
+
+  it('checks options against each other and against the tokenizer and compression specs', () => {
+    expect(problemsOf({ ...MINIMAL, recipe: 'stretch' })).toContain(
+      '"assemble" (--assemble): the stretch recipe makes rationales that go between the pieces of their document',
+    );
+    expect(problemsOf({ ...MINIMAL, assemble: 'stretch', recipe: 'maga' })).toContain(
+      '"stretch" needs the rationales',
+    );
+    expect(problemsOf({ ...MINIMAL, syntheticWeight: 0.5, realEpochs: 0 })).toContain(
+      '"syntheticWeight" (--synthetic-weight): a weight needs real tokens',
+    );
+    expect(problemsOf({ ...MINIMAL, syntheticWeight: 1 })).toContain(
+      '"syntheticWeight" (--synthetic-weight): expected a number < 1, got 1',
+    );
+    expect(problemsOf({ ...MINIMAL, format: 'jsonl' })).toContain('"format" (--format): expected "mds"');
+    expect(problemsOf({ ...MINIMAL, tokenizer: 'gpt5' })).toMatch(
+      /"tokenizer" \(--tokenizer\): .*unknown tokenizer "gpt5"/,
+    );
+    expect(problemsOf({ ...MINIMAL, compression: 'lz4' })).toMatch(/"compression" \(--compression\): /);
+    expect(() =>
+      parseRunConfig({ ...MINIMAL, recipe: 'stretch', assemble: 'stretch' }, 'run.json'),
+    ).not.toThrow();
+  });
+
+  it('spells flags the way the command line does', () => {
+    expect(flagOf('syntheticWeight')).toBe('--synthetic-weight');
+    expect(flagOf('eos')).toBe('--no-eos');
+    expect(flagOf('nPerRequest')).toBe('--n-per-request');
+  });
+});
+
+describe('readRunConfigFile', () => {
+  it('reads the example config, which is valid', async () => {
+    const example = path.resolve(import.meta.dirname, '../examples/run-config.json');
+    const config = parseRunConfig(await readRunConfigFile(example), example);
+    expect(config).toMatchObject({
+      generations: 16,
+      realEpochs: 16,
+      syntheticWeight: 0.75,
+      assemble: 'stitch',
+    });
+  });
+
+  it('names the file of a JSON syntax error, and refuses a non-object', async () => {
+    const broken = path.join(scratch, 'broken.json');
+    await writeFile(broken, '{"inputs": ["a"],\n "out": }');
+    await expect(readRunConfigFile(broken)).rejects.toThrow(`${broken}: the config file is not valid JSON (`);
+    const array = path.join(scratch, 'array.json');
+    await writeFile(array, '[1, 2]');
+    await expect(readRunConfigFile(array)).rejects.toThrow(/holds \[1,2\], not a JSON object/);
+    await expect(readRunConfigFile(path.join(scratch, 'missing.json'))).rejects.toThrow(
+      /cannot read the config file/,
+    );
+  });
+});
+
+describe('the run command', () => {
+  const program = new Command();
+  register(program);
+  const command = program.commands.find((candidate) => candidate.name() === 'run')!;
+
+  it('declares a flag for every config key', () => {
+    const attributes = new Set(command.options.map((option) => option.attributeName()));
+    for (const key of RUN_CONFIG_KEYS) if (key !== 'inputs') expect(attributes, key).toContain(key);
+  });
+
+  it('shows the same defaults in --help as the config applies', () => {
+    const defaults = parseRunConfig(MINIMAL, 'run.json') as Record<string, unknown>;
+    let compared = 0;
+    for (const option of command.options) {
+      const key = option.attributeName();
+      // --llm's [] stands for "none given": the config requires at least one server.
+      if (option.defaultValue === undefined || !RUN_CONFIG_KEYS.includes(key) || key === 'llm') continue;
+      const asGiven = parseRunConfig({ ...MINIMAL, [key]: option.defaultValue }, 'flags') as Record<
+        string,
+        unknown
+      >;
+      expect(asGiven[key], key).toEqual(defaults[key]);
+      compared += 1;
+    }
+    expect(compared).toBeGreaterThan(30);
+  });
+});

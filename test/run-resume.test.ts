@@ -1,0 +1,128 @@
+// End to end: `megadocs run` gives byte-identical shards whatever --concurrency and the order answers arrive
+// in, and after kill -9 a rerun sends no completed request again and ends with the same bytes.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startCli, tempDir, waitCli } from './helpers/cli.js';
+import { type OpenAiTestServer, startOpenAiServer } from './helpers/openai-server.js';
+import { datasetFiles, realInput } from './helpers/run-output.js';
+
+let server: OpenAiTestServer;
+let dir: string;
+let file: string;
+
+beforeAll(async () => {
+  // Answers take 2..30 ms each, drawn per request: they come back in a different order at each concurrency.
+  server = await startOpenAiServer({ latency: { uniform: [2, 30] } });
+  dir = await tempDir('megadocs-run-resume-');
+  ({ file } = await realInput(dir, 48));
+});
+afterAll(() => server.close());
+
+function args(out: string, concurrency: number): string[] {
+  return [
+    'run',
+    file,
+    '--out',
+    out,
+    '--llm',
+    server.url,
+    '--model',
+    'test-model',
+    '--concurrency',
+    String(concurrency),
+    '--workers',
+    '1',
+    '--quiet',
+    '--generations',
+    '2',
+    '--n-per-request',
+    '1',
+    '--seq-len',
+    '128',
+    '--boundaries',
+    '--real-epochs',
+    '2',
+    '--synthetic-weight',
+    '0.7',
+    '--shuffle-seed',
+    '3',
+  ];
+}
+
+async function runTo(out: string, concurrency: number): Promise<void> {
+  const result = await runCli(args(out, concurrency));
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+}
+
+/** The seeds of the requests a run's journal holds (the server writes `s<seed>c<choice>` first in each answer). */
+async function journaledSeeds(out: string): Promise<number[]> {
+  const seeds: number[] = [];
+  for (const name of (await readdir(join(out, 'state'))).filter((entry) => entry.includes('journal'))) {
+    const lines = (await readFile(join(out, 'state', name), 'utf8')).split('\n').slice(1).filter(Boolean);
+    for (const line of lines) {
+      let entry: { r?: { choices: Array<{ text: string }> } };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue; // a torn last line: that request is not journaled
+      }
+      const marker = /^s(\d+)c0/.exec(entry.r?.choices[0]?.text ?? '');
+      if (marker) seeds.push(Number(marker[1]));
+    }
+  }
+  return seeds;
+}
+
+describe('megadocs run: determinism and resume', () => {
+  let reference: Record<string, string>;
+
+  it('writes byte-identical shards at --concurrency 4 and 64', async () => {
+    server.reset();
+    const slow = join(dir, 'c4');
+    await runTo(slow, 4);
+    expect(server.stats.maxInFlight).toBeLessThanOrEqual(4);
+    server.reset();
+    const fast = join(dir, 'c64');
+    await runTo(fast, 64);
+    expect(server.stats.maxInFlight).toBeGreaterThan(4);
+    reference = await datasetFiles(slow);
+    expect(Object.keys(reference).some((name) => name.endsWith('.mds.zstd'))).toBe(true);
+    expect(await datasetFiles(fast)).toEqual(reference);
+  });
+
+  it('after kill -9, reruns only what the journal lacks and ends with the same bytes', async () => {
+    const out = join(dir, 'killed');
+    server.reset();
+    const child = startCli(args(out, 4));
+    const exited = waitCli(child);
+    await new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (server.stats.completed >= 30) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 2);
+      exited.then(() => {
+        clearInterval(poll);
+        reject(new Error('the run ended before it could be killed'));
+      }, reject);
+    });
+    expect((await exited).signal).toBe('SIGKILL');
+    const journaled = new Set(await journaledSeeds(out));
+    expect(journaled.size).toBeGreaterThanOrEqual(20);
+    expect(journaled.size).toBeLessThan(96);
+
+    server.reset();
+    await runTo(out, 4);
+    const resent = [...server.stats.receivedBySeed.keys()].filter((seed) => journaled.has(seed));
+    expect(resent).toEqual([]);
+    expect(server.stats.received).toBe(96 - journaled.size);
+    const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
+    expect(manifest.status).toBe('complete');
+    expect(manifest.stats.generate.requests.replayed).toBe(journaled.size);
+    expect(await datasetFiles(out)).toEqual(reference);
+  });
+});
