@@ -149,6 +149,14 @@ describe('megadocs run: none, separate streams and the materialised mixture', ()
     expect(mixture.syntheticWeight).toBeCloseTo(0.75, 10);
   });
 
+  it('gives each stream its own documents in storage order: the originals, and the megadocs holding them', async () => {
+    const out = await run(['--generations', '2', '--streams', 'separate'], ['--no-shuffle']);
+    expect(await decodedParts(join(out, 'real'), encoder)).toEqual(input.docs.map((doc) => doc.text));
+    expect(await decodedParts(join(out, 'synthetic'), encoder)).toEqual(
+      input.docs.flatMap((doc) => [...expectedRephrases(doc, 2), doc.text]),
+    );
+  });
+
   it('mixes E passes of the real sequences with synthetic ones to weight w, shuffled by the seed', async () => {
     const options = ['--generations', '2', '--real-epochs', '2', '--synthetic-weight', '0.6'];
     const separate = await run([...options, '--streams', 'separate'], []);

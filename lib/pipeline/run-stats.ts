@@ -107,6 +107,7 @@ export function summarize(
       storedBytes: sum((dataset) => dataset.storedBytes),
     },
     wallSeconds,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
     phaseSeconds: { streaming: phases.streamSeconds, writing: phases.writeSeconds },
   };
 }

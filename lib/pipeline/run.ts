@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import _ from 'highland';
 import { assembleStage, type Megadoc } from '../assemble/index.js';
 import type { RunConfig } from '../config.js';
 import { MegadocsError, messageOf } from '../errors.js';
@@ -32,7 +33,7 @@ import { type SequenceSpillReader, SequenceSpillWriter } from '../spill.js';
 import { toAsyncIterable } from '../stream.js';
 import { type Encoder, loadEncoder } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
-import type { Sequence } from '../types.js';
+import type { Doc, Sequence, Stage } from '../types.js';
 import {
   newRunProgress,
   type RunProgress,
@@ -97,9 +98,50 @@ function abortion(signal: AbortSignal | undefined): Promise<never> {
   });
 }
 
-/** Each part of a megadoc becomes one document to tokenize; its id says which stream it belongs to. */
-function partsOf(megadoc: Megadoc): Array<{ id: string; text: string }> {
-  return megadoc.parts.map((text, part) => ({ id: `${megadoc.stream}/${megadoc.id}/${part}`, text }));
+/** The streams a tokenized part goes to, written before the first `/` of its id. */
+type PartStreams = StreamName | 'both';
+
+function part(streams: PartStreams, megadoc: Megadoc, index: number, text: string): Doc {
+  return { id: `${streams}/${megadoc.id}/${index}`, text };
+}
+
+/**
+ * Every part of every megadoc as one document to tokenize, its id naming the stream(s) it belongs to. An
+ * original that sits unchanged inside the megadoc right after it (stitch with an EOS separator) is
+ * tokenized once and goes to both streams; each stream still sees its parts in order.
+ */
+function partsToTokenize(): Stage<Megadoc, Doc> {
+  let held: Megadoc | undefined;
+  return (input) =>
+    input.consume<Doc>((error, item, push, next) => {
+      if (error) {
+        push(error);
+        next();
+        return;
+      }
+      const release = () => {
+        if (held) push(null, part('real', held, 0, held.parts[0]!));
+        held = undefined;
+      };
+      if (_.isNil(item)) {
+        release();
+        push(null, _.nil);
+        return;
+      }
+      const megadoc = item as Megadoc;
+      if (megadoc.stream === 'real') {
+        release();
+        held = megadoc;
+      } else {
+        const shared = held?.id === megadoc.id ? megadoc.parts.indexOf(held.parts[0]!) : -1;
+        if (shared < 0) release();
+        held = undefined;
+        megadoc.parts.forEach((text, index) => {
+          push(null, part(index === shared ? 'both' : 'synthetic', megadoc, index, text));
+        });
+      }
+      next();
+    });
 }
 
 export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Promise<RunSummary> {
@@ -231,22 +273,19 @@ async function packToSpills(
   const writers = await Promise.all(
     STREAM_NAMES.map((stream) => SequenceSpillWriter.create(join(spillDir, stream))),
   );
-  const tokenized = megadocs
-    .map(partsOf)
-    .sequence()
-    .through(
-      tokenizeStage({
-        tokenizer: config.tokenizer,
-        workers: config.workers,
-        eos: config.eos,
-        bos: config.bos,
-      }),
-    );
+  const tokenized = megadocs.through(partsToTokenize()).through(
+    tokenizeStage({
+      tokenizer: config.tokenizer,
+      workers: config.workers,
+      eos: config.eos,
+      bos: config.bos,
+    }),
+  );
   // Both forks exist before either pulls, so each sees every document (highland forks move in lockstep).
   const branches = STREAM_NAMES.map((stream) =>
     tokenized
       .fork()
-      .filter((doc) => doc.id.startsWith(`${stream}/`))
+      .filter((doc) => doc.id.startsWith(`${stream}/`) || doc.id.startsWith('both/'))
       .through(
         packStage({
           seqLen: config.seqLen,
