@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ASSEMBLE_MODES } from './assemble/index.js';
 import { MegadocsError, messageOf } from './errors.js';
+import { isLocalLlm, localModelName, parseLocalSpec } from './generate/local-model.js';
 import { TAIL_MODES } from './pack.js';
 import { parseCompression } from './sinks/mds.js';
 import { checkTokenizerSpec } from './tokenize/encoders.js';
@@ -22,8 +23,8 @@ const list = (item: z.ZodString, min = 0) =>
         : value,
     z.array(item).min(min),
   );
-const serverUrl = z.string().regex(/^https?:\/\/\S+$/, {
-  error: 'expected an http:// or https:// base URL such as http://host:8000/v1',
+const serverUrl = z.string().regex(/^(https?:\/\/\S+|local:\S+)$/, {
+  error: 'expected an http:// or https:// base URL such as http://host:8000/v1, or local:MODEL.gguf',
 });
 
 export const runConfigSchema = z
@@ -37,7 +38,9 @@ export const runConfigSchema = z
     onError: z.enum(['fail', 'skip']).default('fail'),
     // The servers and the requests (the generate command's flags).
     llm: list(serverUrl, 1),
-    model: z.string().min(1),
+    /** Required with servers; a `local:` model is named after its file. */
+    model: z.string().min(1).optional(),
+    threads: wholeNumber(1).optional(),
     api: z.enum(['chat', 'completions']).default('chat'),
     apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
     concurrency: wholeNumber(1).default(64),
@@ -104,10 +107,16 @@ export const runConfigSchema = z
         'a weight needs real tokens to weigh against: leave it out with realEpochs 0 (synthetic only)',
       );
     }
+    if (config.llm.some(isLocalLlm) && config.llm.length > 1) {
+      problem('llm', 'a local: model runs alone: give one local:MODEL.gguf, or server URLs only');
+    } else if (config.model === undefined && !isLocalLlm(config.llm[0]!)) {
+      problem('model', 'required with server URLs: the model name the server knows');
+    }
     if (config.format !== 'mds') {
       problem('format', 'expected "mds": megadocs run writes token shards (`megadocs generate` writes text)');
     }
     for (const [key, check] of [
+      ['llm', () => config.llm.filter(isLocalLlm).forEach(parseLocalSpec)],
       ['tokenizer', () => checkTokenizerSpec(config.tokenizer)],
       ['compression', () => parseCompression(config.compression)],
     ] as const) {
@@ -119,7 +128,8 @@ export const runConfigSchema = z
     }
   });
 
-export type RunConfig = z.output<typeof runConfigSchema>;
+/** A checked config with every default filled in; `model` is set (a local model's file name by default). */
+export type RunConfig = Omit<z.output<typeof runConfigSchema>, 'model'> & { model: string };
 /** The keys a config may have: the long flags of `megadocs run`, camelCased (plus `inputs`). */
 export const RUN_CONFIG_KEYS: readonly string[] = Object.keys(runConfigSchema.shape);
 
@@ -213,19 +223,22 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
  */
 export function parseRunConfig(input: unknown, source: string): RunConfig {
   const parsed = runConfigSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const { data } = parsed;
+    return { ...data, model: data.model ?? localModelName(data.llm[0]!) };
+  }
   const problems = parsed.error.issues.flatMap((issue) => describeIssue(issue, input));
+  const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
+  // The fix goes last, on its own line, after the list (a hint would be appended to the last problem).
   throw new MegadocsError(
     'BAD_CONFIG',
-    `${problems.length === 1 ? 'a problem' : `${problems.length} problems`} in the run config:\n  ${problems.join('\n  ')}\n`,
-    {
-      where: source,
-      hint: 'Fix these keys in the config file, or pass the flags on the command line (see megadocs run --help)',
-    },
+    `${count} in the run config:\n  ${problems.join('\n  ')}\n` +
+      'Fix these keys in the config file, or pass the flags on the command line (see megadocs run --help)',
+    { where: source },
   );
 }
 
-/** Reads a JSON config file; a syntax error names the file and the position. */
+/** Reads a JSON config file; a syntax error names the file and quotes the place. */
 export async function readRunConfigFile(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {

@@ -69,7 +69,8 @@ describe('parseRunConfig', () => {
       inputs: ['a.jsonl', 7],
       tail: 'cut',
     });
-    expect(message).toMatch(/^run\.json: 4 problems in the run config/);
+    expect(message).toMatch(/^run\.json: 4 problems in the run config:\n {2}"/);
+    expect(message).toMatch(/\nFix these keys in the config file, or pass the flags on the command line/);
     expect(message).toContain(
       '"assemble" (--assemble): expected one of "stitch", "stretch", "none", got "stich"',
     );
@@ -79,13 +80,31 @@ describe('parseRunConfig', () => {
   });
 
   it('says which required keys are missing and what a wrong type was', () => {
-    const message = problemsOf({ inputs: ['a'], out: 'o', llm: [], realEpochs: 1.5, shuffle: 'no' });
-    expect(message).toContain('"model" (--model): required, and missing');
+    const message = problemsOf({ llm: [], realEpochs: 1.5, shuffle: 'no' });
+    expect(message).toContain('"inputs" (INPUTS): required, and missing');
+    expect(message).toContain('"out" (--out): required, and missing');
     expect(message).toContain('"llm" (--llm): expected at least 1 item(s), got []');
     expect(message).toContain('"realEpochs" (--real-epochs): expected a whole number, got 1.5');
     expect(message).toContain('"shuffle" (--no-shuffle): expected true or false, got "no"');
     expect(problemsOf({ ...MINIMAL, llm: ['localhost:8000'] })).toContain(
-      '"llm[0]" (--llm): expected an http:// or https:// base URL such as http://host:8000/v1, got "localhost:8000"',
+      '"llm[0]" (--llm): expected an http:// or https:// base URL such as http://host:8000/v1, or local:MODEL.gguf, got "localhost:8000"',
+    );
+  });
+
+  it('needs a model name for servers; a local model is named after its file and runs alone', () => {
+    const { model: _model, ...noModel } = MINIMAL;
+    expect(problemsOf(noModel)).toContain('"model" (--model): required with server URLs');
+    const local = parseRunConfig({ ...noModel, llm: 'local:../models/stories260K.gguf' }, 'run.json');
+    expect(local.model).toBe('stories260K.gguf');
+    expect(parseRunConfig({ ...MINIMAL, llm: ['local:m.gguf'], threads: 2 }, 'run.json')).toMatchObject({
+      model: 'm',
+      threads: 2,
+    });
+    expect(problemsOf({ ...MINIMAL, llm: ['local:m.gguf', 'http://a:1/v1'] })).toContain(
+      '"llm" (--llm): a local: model runs alone',
+    );
+    expect(problemsOf({ ...MINIMAL, llm: ['local:hf:org'] })).toContain(
+      '"llm" (--llm): --llm local:hf:org: a Hub model',
     );
   });
 

@@ -6,6 +6,7 @@ import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/con
 import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { newRunProgress, type RunProgress, type RunSummary, runMegadocs } from '../../lib/pipeline/run.js';
 import { runWithInterrupt } from '../interrupt.js';
+import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
 import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
 import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
@@ -130,6 +131,7 @@ export function register(program: Command): void {
   addOptionsOnce(command, addTokenizeOptions);
   addOptionsOnce(command, addLlmOptions);
   addOptionsOnce(command, addRecipeOptions);
+  addOptionsOnce(command, addLocalLlmOptions);
   addAssembleOptions(command);
   addMixOptions(command);
   addOptionsOnce(command, addPackOptions);
@@ -152,6 +154,7 @@ export function register(program: Command): void {
           progress,
           signal,
           onWarning: (message) => display.log(`warning: ${message}`),
+          local: localRunOptions(display, process.env),
         }),
       );
       redraw();
