@@ -2,6 +2,7 @@
 // Parses and validates flags, reads the API key from the environment once, draws progress, prints the summary.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
+import { isLocalLlm, localModelName } from '../../lib/generate/local-model.js';
 import {
   type GenerateConfig,
   type GenerateProgress,
@@ -11,6 +12,7 @@ import {
 } from '../../lib/generate/run.js';
 import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { runWithInterrupt } from '../interrupt.js';
+import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import {
   addOutputOptions,
   addRecordOptions,
@@ -35,11 +37,11 @@ export function addLlmOptions(command: Command): Command {
   return command
     .option(
       '--llm <url>',
-      'base URL of an OpenAI-compatible server (repeat or comma-separate for several)',
+      'base URL of an OpenAI-compatible server (repeat or comma-separate for several), or a GGUF model run in-process: local:PATH.gguf or local:hf:ORG/REPO/FILE.gguf',
       collectList,
       [],
     )
-    .requiredOption('--model <name>', 'model name sent to the server')
+    .option('--model <name>', 'model name sent to the server (a local: model is named after its file)')
     .addOption(
       new Option(
         '--api <kind>',
@@ -115,6 +117,7 @@ export function register(program: Command): void {
   addRecordOptions(command);
   addLlmOptions(command);
   addRecipeOptions(command);
+  addLocalLlmOptions(command);
   command
     .option('--compression <spec>', 'zstd, zstd:N (level N), or none', 'zstd:3')
     .option(
@@ -137,6 +140,7 @@ export function register(program: Command): void {
           progress,
           signal,
           onWarning: (message) => display.log(`warning: ${message}`),
+          local: localRunOptions(display, process.env),
         }),
       );
       line.update({});
@@ -172,13 +176,28 @@ export function generateConfigFrom(inputs: string[], options: Record<string, unk
       hint: 'Pass --llm http://host:8000/v1 (repeat it, or give a comma list, for several servers)',
     });
   }
+  const local = llm.some(isLocalLlm);
+  if (local && llm.length > 1) {
+    throw new MegadocsError('BAD_OPTION', 'a local: model runs alone', {
+      where: '--llm',
+      hint: 'Pass one --llm local:MODEL.gguf, or server URLs only',
+    });
+  }
+  const model = (options.model as string | undefined) ?? (local ? localModelName(llm[0]!) : undefined);
+  if (model === undefined) {
+    throw new MegadocsError('BAD_OPTION', 'no model name given', {
+      where: '--model',
+      hint: 'Pass --model NAME, the name the server knows the model by',
+    });
+  }
   return {
     inputs,
     out: options.out as string,
     overwrite: options.overwrite as boolean,
     record: recordOptionsFrom(options),
     llm,
-    model: options.model as string,
+    threads: options.threads as number | undefined,
+    model,
     api: options.api as GenerateConfig['api'],
     apiKeyEnv: options.apiKeyEnv as string,
     recipe: options.recipe as string,

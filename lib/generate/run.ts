@@ -9,10 +9,13 @@ import { expandInputs } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
+import type { LlmBackend } from './backend.js';
 import type { ApiKind } from './client.js';
 import { defaultWindow, generateStage, generationRecord } from './engine.js';
 import { HttpBackend } from './http-backend.js';
 import { Journal } from './journal.js';
+import { createLocalBackend, type LocalRunOptions } from './local-backend.js';
+import { isLocalLlm } from './local-model.js';
 import { recipeNeedsTokenizer, resolveRecipe } from './recipes/index.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from './stats.js';
@@ -23,8 +26,10 @@ export interface GenerateConfig {
   out: string;
   overwrite: boolean;
   record: RecordOptions;
-  /** Base URLs of the servers (`--llm`). */
+  /** Base URLs of the servers, or one `local:` GGUF model run in-process (`--llm`). */
   llm: string[];
+  /** CPU threads of a `local:` model (`--threads`); default: all cores but one, at most 8. */
+  threads?: number;
   model: string;
   api: ApiKind;
   /** The name of the variable that holds the key (recorded; the key itself never is). */
@@ -66,6 +71,8 @@ export interface GenerateRunOptions {
   signal?: AbortSignal;
   /** Warnings such as a torn journal line. */
   onWarning?: (message: string) => void;
+  /** What a `local:` model needs from the caller: Hub access and cache for downloads, what to show. */
+  local?: LocalRunOptions;
 }
 
 export type GenerateSummary = Record<string, unknown> & {
@@ -97,6 +104,7 @@ async function fileHash(path: string | undefined): Promise<string | undefined> {
 async function outputIdentity(config: GenerateConfig): Promise<Record<string, unknown>> {
   const {
     llm: _llm,
+    threads: _threads,
     apiKeyEnv: _apiKeyEnv,
     concurrency: _concurrency,
     maxRetries: _maxRetries,
@@ -151,16 +159,29 @@ export async function runGenerate(
     identity,
     overwrite: config.overwrite,
   });
-  const backend = new HttpBackend({
-    urls: config.llm,
-    api: config.api,
-    model: config.model,
-    apiKey: run.apiKey,
-    concurrency: config.concurrency,
-    timeoutMs: config.timeoutSeconds * 1000,
-    retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
-    stats,
-  });
+  const backend: LlmBackend = isLocalLlm(config.llm[0]!)
+    ? await createLocalBackend({
+        spec: config.llm[0]!,
+        concurrency: config.concurrency,
+        format: config.api === 'chat' ? 'chat' : 'text',
+        threads: config.threads,
+        stats,
+        signal: run.signal,
+        ...run.local,
+      }).catch(async (error: unknown) => {
+        await runDir.stop('failed', error, statsSnapshot(stats));
+        throw error;
+      })
+    : new HttpBackend({
+        urls: config.llm,
+        api: config.api,
+        model: config.model,
+        apiKey: run.apiKey,
+        concurrency: config.concurrency,
+        timeoutMs: config.timeoutSeconds * 1000,
+        retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
+        stats,
+      });
   let journal: Journal | undefined;
   try {
     journal = await Journal.open({
