@@ -1,7 +1,6 @@
 // The embedded LLM (`--llm local:...`) on the real stories260K model: the same samples as node-llama-cpp used
-// directly with the same seeds, token usage, JSON grammar, context limits, clear errors for missing, truncated and
-// uninstalled pieces, and `local:hf:` downloads from a loopback Hub into the Hugging Face cache layout.
-import { spawnSync } from 'node:child_process';
+// directly with the same seeds, token usage, JSON grammar, context limits, clear errors for missing and truncated
+// models, and `local:hf:` downloads from a loopback Hub into the Hugging Face cache layout.
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -240,35 +239,6 @@ describe('local: errors', () => {
     expect(error.message).toMatch(/truncated: it has 600000 bytes, its tensors need \d+/);
     expect(error.message).toContain('Download the model again');
   });
-
-  it('says how to install node-llama-cpp when it is not installed', async () => {
-    const hide = path.join(scratch, 'hide-node-llama-cpp.mjs');
-    await fs.writeFile(
-      hide,
-      `export async function resolve(specifier, context, next) {
-  if (specifier !== 'node-llama-cpp') return next(specifier, context);
-  const error = new Error("Cannot find package 'node-llama-cpp' imported from " + context.parentURL);
-  error.code = 'ERR_MODULE_NOT_FOUND';
-  throw error;
-}\n`,
-    );
-    const register = path.join(scratch, 'register.mjs');
-    await fs.writeFile(
-      register,
-      `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hide}`)});\n`,
-    );
-    const script = `const { createLocalBackend } = await import('./lib/generate/local-backend.ts');
-await createLocalBackend({ spec: 'local:${MODEL}', concurrency: 1, format: 'chat', cores: 2 })
-  .then(() => console.log('loaded'), (error) => console.log(error.message));`;
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', '--import', register, '--input-type=module', '-e', script],
-      { cwd: REPO_ROOT, encoding: 'utf8' },
-    );
-    expect(child.stdout).toContain('--llm local:');
-    expect(child.stdout).toContain('needs node-llama-cpp, which is not installed');
-    expect(child.stdout).toContain('npm install node-llama-cpp');
-  });
 });
 
 describe('local:hf: models from a (loopback) Hub', () => {
@@ -355,7 +325,10 @@ describe('local:hf: models from a (loopback) Hub', () => {
     const resolved = await resolveLocalModel('local:hf:tiny/stories-GGUF/stories260K.gguf', options());
     expect(sha256(await fs.readFile(resolved.path))).toBe(sha256(readFileSync(MODEL)));
     const ranges = hub.stats.requests.filter((request) => request.host === 'cdn' && request.range);
-    expect(ranges.map((request) => request.range)).toEqual(['bytes=400000-']);
+    expect(ranges).toHaveLength(1);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(ranges[0]!.range!)?.[1]);
+    expect(resumedFrom).toBeGreaterThan(0);
+    expect(resumedFrom).toBeLessThanOrEqual(400_000);
   });
 
   it('downloads every part of a split model and only those', async () => {
