@@ -1,5 +1,5 @@
 // The embedded LLM as a user runs it (the built CLI with `--llm local:...` on ../shared/models/stories260K.gguf):
-// generations that are the model's own samples for the recipe's prompts, and clear errors for bad models.
+// generations and megadocs made of the model's own samples for the recipe's prompts; clear errors for bad models.
 import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,9 @@ import { postprocess } from '../lib/generate/postprocess.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { requestSeed } from '../lib/generate/seeds.js';
 import { DEFAULT_TEMPLATES, renderPrompt } from '../lib/generate/templates/index.js';
+import { loadEncoder } from '../lib/tokenize/encoders.js';
 import { CLI, REPO_ROOT, runCli, tempDir } from './helpers/cli.js';
+import { decodedParts } from './helpers/run-output.js';
 
 const MODEL = path.resolve(REPO_ROOT, '../shared/models/stories260K.gguf');
 const FIXTURE = path.join(REPO_ROOT, 'fixtures/web-sample.jsonl');
@@ -104,6 +106,13 @@ async function expectedRephrases(): Promise<string[][]> {
   return expected;
 }
 
+let rephrasesOnce: Promise<string[][]> | undefined;
+/** Computed once, when a test first needs it. */
+function rephrases(): Promise<string[][]> {
+  rephrasesOnce ??= expectedRephrases();
+  return rephrasesOnce;
+}
+
 describe('megadocs generate --llm local:', () => {
   it("writes, per document, the model's own samples for the recipe's prompt, named after the model file", async () => {
     const { summary, records } = await generate(
@@ -114,7 +123,7 @@ describe('megadocs generate --llm local:', () => {
       String(TEMPERATURE),
     );
     expect(summary).toMatchObject({ documents: DOCS, generations: DOCS * GENERATIONS, shards: 1 });
-    const expected = await expectedRephrases();
+    const expected = await rephrases();
     expect(records.map((record) => [record.doc_id, record.index])).toEqual(
       docs.flatMap((doc) => [0, 1].map((index) => [doc.id, index])),
     );
@@ -137,6 +146,45 @@ describe('megadocs generate --llm local:', () => {
     expect(new Set(texts).size).toBe(texts.length);
     expect(texts.every((text) => text.trim().length > 0)).toBe(true);
     expect(first.summary).toMatchObject({ requests: { completed: DOCS, failed: 0 } });
+  });
+});
+
+describe('megadocs run --llm local:', () => {
+  it("writes megadocs whose parts are the model's own rephrases of each document, then the document", async () => {
+    const out = path.join(dir, 'run');
+    const result = await runCli([
+      'run',
+      input,
+      '--out',
+      out,
+      '--llm',
+      `local:${MODEL}`,
+      '--concurrency',
+      '1',
+      '--generations',
+      String(GENERATIONS),
+      '--max-tokens',
+      String(MAX_TOKENS),
+      '--temperature',
+      String(TEMPERATURE),
+      '--workers',
+      '1',
+      '--seq-len',
+      '256',
+      '--tail',
+      'keep',
+      '--no-shuffle',
+      '--real-epochs',
+      '0',
+      '--quiet',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const expected = await rephrases();
+    const parts = await decodedParts(out, await loadEncoder('o200k_base'));
+    expect(parts).toEqual(docs.flatMap((doc, position) => [...expected[position]!, doc.text]));
+    const manifest = JSON.parse(await fs.readFile(path.join(out, 'megadocs.json'), 'utf8'));
+    expect(manifest).toMatchObject({ status: 'complete', options: { model: 'stories260K.gguf' } });
   });
 });
 
