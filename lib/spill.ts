@@ -11,7 +11,7 @@ import type { Sequence } from './types.js';
 const RECORD_HEADER_BYTES = 8;
 const OFFSET_BYTES = 8;
 /** Writes are gathered into chunks of about this size. */
-const WRITE_CHUNK_BYTES = 8 << 20;
+const WRITE_CHUNK_BYTES = 1 << 20;
 
 function ioError(path: string, action: string, error: unknown): MegadocsError {
   return new MegadocsError('IO', `cannot ${action} a spill file of packed sequences (${messageOf(error)})`, {

@@ -1,0 +1,220 @@
+// bench/run: documents/s through the whole `megadocs run` chain against the loopback OpenAI-compatible server
+// at zero latency (G=4, stitch), each stage's share of the wall time (the chain built up one stage at a time),
+// and the chain's overhead over the LLM calls alone at C=64, L=50 ms (target: under 10%), in the same run.
+// Run: npx tsx bench/run.ts [--docs N] [--latency-docs N]   (or node dist/bench/run.js after a build)
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { assembleStage } from '../lib/assemble/index.js';
+import { parseRunConfig, type RunConfig } from '../lib/config.js';
+import { generateStage } from '../lib/generate/engine.js';
+import { HttpBackend } from '../lib/generate/http-backend.js';
+import { Journal } from '../lib/generate/journal.js';
+import { resolveRecipe } from '../lib/generate/recipes/index.js';
+import { newRunProgress, runMegadocs } from '../lib/pipeline/run.js';
+import { packToSpills, partsToTokenize } from '../lib/pipeline/run-spill.js';
+import { expandInputs } from '../lib/sources/inputs.js';
+import { readDocs } from '../lib/sources/read.js';
+import { drain } from '../lib/stream.js';
+import { loadEncoder } from '../lib/tokenize/encoders.js';
+import { tokenizeStage } from '../lib/tokenize/stage.js';
+
+/** The repository root, from bench/ when run with tsx or from dist/bench/ when compiled. */
+const REPO = path.resolve(import.meta.dirname, import.meta.filename.endsWith('.ts') ? '..' : '../..');
+const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
+const { values } = parseArgs({
+  options: { docs: { type: 'string', default: '2000' }, 'latency-docs': { type: 'string', default: '4000' } },
+});
+
+/** The test server (test/helpers/openai-server-main.ts) in its own process, answering after `latencyMs`. */
+async function startServer(latencyMs: number): Promise<{ url: string; process: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(REPO, 'test/helpers/openai-server-main.ts'),
+      '--latency-ms',
+      String(latencyMs),
+    ],
+    { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  if (first.done) throw new Error('the test server exited before listening');
+  return { url: (JSON.parse(first.value) as { url: string }).url, process: child };
+}
+
+/** `count` real fineweb documents (the 300 texts in turn, each copy with its own id) as a JSONL file. */
+async function benchInput(dir: string, count: number): Promise<string> {
+  const texts = readFileSync(DATA_FILE, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { text: string }).text);
+  const file = path.join(dir, `input-${count}.jsonl`);
+  const lines = Array.from({ length: count }, (_v, i) =>
+    JSON.stringify({ id: `bench-${i}`, text: texts[i % texts.length] }),
+  );
+  await writeFile(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+function benchConfig(input: string, out: string, url: string): RunConfig {
+  return parseRunConfig(
+    {
+      inputs: [input],
+      out,
+      llm: [url],
+      model: 'bench-model',
+      generations: 4,
+      concurrency: 64,
+      overwrite: true,
+    },
+    'bench',
+  );
+}
+
+const STAGES = [
+  'source',
+  'generate',
+  'assemble',
+  'tokenize',
+  'pack + spill',
+  'mix + shuffle + MDS sink',
+] as const;
+
+/** Seconds for the chain up to stage `upTo` (index in STAGES), built from the same stages `run` uses. */
+async function timeChain(config: RunConfig, upTo: number, work: string): Promise<number> {
+  const started = performance.now();
+  if (upTo === STAGES.length - 1) {
+    await runMegadocs(config);
+    return (performance.now() - started) / 1000;
+  }
+  const progress = newRunProgress();
+  const docs = readDocs(await expandInputs(config.inputs), { stats: progress.source });
+  if (upTo === 0) {
+    await drain(docs);
+    return (performance.now() - started) / 1000;
+  }
+  const stateDir = await mkdtemp(path.join(work, 'state-'));
+  const backend = new HttpBackend({
+    urls: config.llm,
+    api: 'chat',
+    model: config.model,
+    concurrency: config.concurrency,
+    timeoutMs: 60_000,
+    stats: progress.generate,
+  });
+  const journal = await Journal.open({
+    stateDir,
+    configHash: 'bench',
+    window: Math.max(8, 4 * config.concurrency),
+  });
+  const recipe = await resolveRecipe({
+    recipe: 'rephrase',
+    generations: config.generations,
+    nPerRequest: 16,
+  });
+  try {
+    const generated = docs.through(
+      generateStage({
+        backend,
+        recipe,
+        model: config.model,
+        seed: 0,
+        onTruncated: 'keep',
+        journal,
+        stats: progress.generate,
+      }),
+    );
+    if (upTo === 1) {
+      await drain(generated);
+    } else {
+      const assembled = generated.through(
+        assembleStage({
+          ...config,
+          mode: config.assemble,
+          seed: config.shuffleSeed,
+          stats: progress.assemble,
+        }),
+      );
+      if (upTo === 2) await drain(assembled);
+      else if (upTo === 3) await drain(assembled.through(partsToTokenize()).through(tokenizeStage(config)));
+      else {
+        const spills = await packToSpills(
+          assembled,
+          config,
+          await loadEncoder(config.tokenizer),
+          stateDir,
+          progress,
+        );
+        await Promise.all(Object.values(spills).map((spill) => spill.close()));
+      }
+    }
+    return (performance.now() - started) / 1000;
+  } finally {
+    await journal.close();
+    await backend.close();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const docs = Number(values.docs);
+  const latencyDocs = Number(values['latency-docs']);
+  const work = await mkdtemp(path.join(tmpdir(), 'megadocs-bench-run-'));
+  await mkdir(work, { recursive: true });
+  console.log(
+    `run bench: fineweb-300 texts, rephrase G=4 (one request of n=4 per document), stitch, shuffled MDS zstd:3, ` +
+      `${availableParallelism()} cores, tokenizer workers ${benchConfig('x', 'x', 'http://x').workers}`,
+  );
+  try {
+    let server = await startServer(0);
+    try {
+      const config = benchConfig(await benchInput(work, docs), path.join(work, 'out-l0'), server.url);
+      await timeChain(config, 1, work); // warm-up: connections, JIT, page cache
+      const seconds = [];
+      for (let stage = 0; stage < STAGES.length; stage += 1)
+        seconds.push(await timeChain(config, stage, work));
+      const full = seconds.at(-1)!;
+      console.log(
+        `L=0, C=64, ${docs} documents: ${(docs / full).toFixed(0)} documents/s through the whole chain (${full.toFixed(2)} s)`,
+      );
+      for (const [stage, name] of STAGES.entries()) {
+        const added = seconds[stage]! - (stage === 0 ? 0 : seconds[stage - 1]!);
+        console.log(
+          `  ${name.padEnd(26)} +${added.toFixed(2)} s  ${((100 * added) / full).toFixed(0)}% of the wall time`,
+        );
+      }
+    } finally {
+      server.process.kill('SIGTERM');
+    }
+    server = await startServer(50);
+    try {
+      const config = benchConfig(await benchInput(work, latencyDocs), path.join(work, 'out-l50'), server.url);
+      const alone: number[] = [];
+      const chain: number[] = [];
+      // Interleaved rounds, best of each: the machine is shared, this keeps one noisy second from deciding.
+      for (let round = 0; round < 2; round += 1) {
+        alone.push(await timeChain(config, 1, work));
+        chain.push(await timeChain(config, STAGES.length - 1, work));
+      }
+      const llm = Math.min(...alone);
+      const whole = Math.min(...chain);
+      console.log(
+        `L=50 ms, C=64, ${latencyDocs} documents: LLM calls alone (source + generate + journal) ${llm.toFixed(2)} s ` +
+          `(${(latencyDocs / llm).toFixed(0)} docs/s; bound C/L = 1280 requests/s), whole chain ${whole.toFixed(2)} s: ` +
+          `overhead ${((100 * (whole - llm)) / llm).toFixed(1)}% (target < 10%)`,
+      );
+    } finally {
+      server.process.kill('SIGTERM');
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
