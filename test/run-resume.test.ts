@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, tempDir, waitCli } from './helpers/cli.js';
+import { type CliResult, runCli, startCli, tempDir, waitCli } from './helpers/cli.js';
 import { type OpenAiTestServer, startOpenAiServer } from './helpers/openai-server.js';
 import { datasetFiles, realInput } from './helpers/run-output.js';
 
@@ -75,6 +75,30 @@ async function journaledSeeds(out: string): Promise<number[]> {
   return seeds;
 }
 
+/** Starts the run and sends `signal` once the server has answered `answered` requests. */
+async function signalWhenAnswered(
+  cliArgs: string[],
+  answered: number,
+  signal: NodeJS.Signals,
+): Promise<CliResult> {
+  const child = startCli(cliArgs);
+  const exited = waitCli(child);
+  await new Promise<void>((resolve, reject) => {
+    const poll = setInterval(() => {
+      if (server.stats.completed >= answered) {
+        clearInterval(poll);
+        child.kill(signal);
+        resolve();
+      }
+    }, 2);
+    exited.then(() => {
+      clearInterval(poll);
+      reject(new Error('the run ended before the signal could be sent'));
+    }, reject);
+  });
+  return exited;
+}
+
 describe('megadocs run: determinism and resume', () => {
   let reference: Record<string, string>;
 
@@ -95,22 +119,8 @@ describe('megadocs run: determinism and resume', () => {
   it('after kill -9, reruns only what the journal lacks and ends with the same bytes', async () => {
     const out = join(dir, 'killed');
     server.reset();
-    const child = startCli(args(out, 4));
-    const exited = waitCli(child);
-    await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => {
-        if (server.stats.completed >= 30) {
-          clearInterval(poll);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 2);
-      exited.then(() => {
-        clearInterval(poll);
-        reject(new Error('the run ended before it could be killed'));
-      }, reject);
-    });
-    expect((await exited).signal).toBe('SIGKILL');
+    const result = await signalWhenAnswered(args(out, 4), 30, 'SIGKILL');
+    expect(result.signal).toBe('SIGKILL');
     const journaled = new Set(await journaledSeeds(out));
     expect(journaled.size).toBeGreaterThanOrEqual(20);
     expect(journaled.size).toBeLessThan(96);
@@ -123,6 +133,19 @@ describe('megadocs run: determinism and resume', () => {
     const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
     expect(manifest.status).toBe('complete');
     expect(manifest.stats.generate.requests.replayed).toBe(journaled.size);
+    expect(await datasetFiles(out)).toEqual(reference);
+  });
+
+  it('on Ctrl-C stops with 130, marks the run interrupted, writes no index, and a rerun completes it', async () => {
+    const out = join(dir, 'interrupted');
+    server.reset();
+    const result = await signalWhenAnswered(args(out, 4), 20, 'SIGINT');
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('interrupted; run the same command again to continue');
+    const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
+    expect(manifest.status).toBe('interrupted');
+    expect(await readdir(out)).not.toContain('index.json');
+    await runTo(out, 4);
     expect(await datasetFiles(out)).toEqual(reference);
   });
 });
