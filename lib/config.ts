@@ -36,6 +36,9 @@ export const runConfigSchema = z
     textField: z.string().min(1).default('text'),
     idField: z.string().min(1).default('id'),
     onError: z.enum(['fail', 'skip']).default('fail'),
+    /** This worker among worldSize (each reads its share of the input shards into OUT/rank-NNNNN/). */
+    rank: wholeNumber(0).optional(),
+    worldSize: wholeNumber(1).optional(),
     // The servers and the requests (the generate command's flags).
     llm: list(serverUrl, 1),
     /** Required with servers; a `local:` model is named after its file. */
@@ -111,6 +114,9 @@ export const runConfigSchema = z
       problem('llm', 'a local: model runs alone: give one local:MODEL.gguf, or server URLs only');
     } else if (config.model === undefined && !isLocalLlm(config.llm[0]!)) {
       problem('model', 'required with server URLs: the model name the server knows');
+    }
+    if (config.rank !== undefined && (config.worldSize === undefined || config.rank >= config.worldSize)) {
+      problem('rank', `expected a rank below worldSize (${config.worldSize ?? 'not given'})`);
     }
     if (config.format !== 'mds') {
       problem('format', 'expected "mds": megadocs run writes token shards (`megadocs generate` writes text)');

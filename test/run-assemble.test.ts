@@ -182,6 +182,52 @@ describe('megadocs run: none, separate streams and the materialised mixture', ()
   });
 });
 
+describe('megadocs run: ranks', () => {
+  it('splits the input shards among --world-size workers, each writing its own OUT/rank-NNNNN/', async () => {
+    const second = await realInput(dir, 24, 'fineweb-300.jsonl', 'input-2.jsonl');
+    const out = join(dir, 'ranked');
+    const common = [
+      '--llm',
+      server.url,
+      '--model',
+      'test-model',
+      '--workers',
+      '0',
+      '--quiet',
+      '--generations',
+      '2',
+    ];
+    const order = ['--seq-len', '256', '--tail', 'keep', '--no-shuffle', '--real-epochs', '0'];
+    for (const rank of ['0', '1']) {
+      const result = await runCli([
+        'run',
+        input.file,
+        second.file,
+        '--out',
+        out,
+        ...common,
+        ...order,
+        '--world-size',
+        '2',
+        '--rank',
+        rank,
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    const byRank = [
+      await decodedParts(join(out, 'rank-00000'), encoder),
+      await decodedParts(join(out, 'rank-00001'), encoder),
+    ];
+    const megadocsOf = (docs: SourceDoc[]) => docs.flatMap((doc) => [...expectedRephrases(doc, 2), doc.text]);
+    // Each file went whole to one rank; together the ranks hold every megadoc once.
+    expect([...byRank].sort((a, b) => a.length - b.length)).toEqual([
+      megadocsOf(input.docs),
+      megadocsOf(second.docs),
+    ]);
+  });
+});
+
 describe('megadocs run: config file', () => {
   it('runs from --config, with flags given on the command line overriding the file', async () => {
     const out = join(dir, 'from-config');

@@ -4,11 +4,16 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ASSEMBLE_MODES } from '../../lib/assemble/index.js';
 import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/config.js';
 import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { isHubUrl } from '../../lib/hub/url.js';
+import { rankOutput } from '../../lib/pipeline/pack.js';
 import { newRunProgress, type RunProgress, type RunSummary, runMegadocs } from '../../lib/pipeline/run.js';
+import { resolveRank } from '../../lib/ranks.js';
+import { connectHub } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
 import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import { addRankOptions } from '../rank-options.js';
 import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
 import { addPackOptions, addTokenizeOptions } from './pack.js';
 
@@ -135,11 +140,16 @@ export function register(program: Command): void {
   addAssembleOptions(command);
   addMixOptions(command);
   addOptionsOnce(command, addPackOptions);
+  addOptionsOnce(command, addRankOptions);
   addOptionsOnce(command, addOutputOptions);
   command.addHelpText('after', SHUFFLE_HELP);
   command.action(async (inputs: string[], options: Record<string, unknown>) => {
-    const config = await configFrom(command, inputs, options.config as string | undefined);
+    const given = await configFrom(command, inputs, options.config as string | undefined);
+    // The worker's rank from the flags or the file, else from Slurm / Kubernetes: it decides the output.
+    const { rank, worldSize } = resolveRank({ rank: given.rank, worldSize: given.worldSize }, process.env);
+    const config = { ...given, rank, worldSize };
     const apiKey = apiKeyFrom(config.apiKeyEnv, config.apiKeyEnv !== 'OPENAI_API_KEY');
+    const hub = config.inputs.some(isHubUrl) ? connectHub(process.env) : undefined;
     const progress = newRunProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
     const lines = STAGE_LINES.map((render) => display.line(() => render(progress)));
@@ -155,14 +165,17 @@ export function register(program: Command): void {
           signal,
           onWarning: (message) => display.log(`warning: ${message}`),
           local: localRunOptions(display, process.env),
+          hub: hub && { client: hub.client },
         }),
       );
       redraw();
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      display.summary(`megadocs run: wrote ${config.out}`, summaryRows(summary, progress, config));
+      const out = rankOutput(config.out, { rank, worldSize });
+      display.summary(`megadocs run: wrote ${out}`, summaryRows(summary, progress, config));
     } finally {
       clearInterval(timer);
       display.stop();
+      await hub?.close();
     }
   });
 }

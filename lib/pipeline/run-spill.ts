@@ -8,10 +8,9 @@ import { STREAM_NAMES, type StreamName } from '../mix.js';
 import { packStage } from '../pack.js';
 import { type SequenceSpillReader, SequenceSpillWriter } from '../spill.js';
 import { toAsyncIterable } from '../stream.js';
-import type { Encoder } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
 import type { Doc, Stage } from '../types.js';
-import type { RunProgress } from './run-stats.js';
+import type { RunProgress, TokenizerFacts } from './run-stats.js';
 
 /** The streams a tokenized part goes to, written before the first `/` of its id. */
 type PartStreams = StreamName | 'both';
@@ -63,7 +62,7 @@ export function partsToTokenize(): Stage<Megadoc, Doc> {
 export async function packToSpills(
   megadocs: Highland.Stream<Megadoc>,
   config: RunConfig,
-  encoder: Encoder,
+  tokenizer: TokenizerFacts,
   spillDir: string,
   progress: RunProgress,
 ): Promise<Record<StreamName, SequenceSpillReader>> {
@@ -88,7 +87,7 @@ export async function packToSpills(
           seqLen: config.seqLen,
           tail: config.tail,
           boundaries: config.boundaries,
-          padId: encoder.eosId,
+          padId: tokenizer.eosId,
           stats: progress.pack[stream],
         }),
       ),

@@ -41,6 +41,12 @@ export function newRunProgress(now = Date.now()): RunProgress {
 
 export type RunSummary = Record<string, unknown>;
 
+/** What packing and the sink need of the tokenizer (the encoder's tables stay in the workers). */
+export interface TokenizerFacts {
+  vocabSize: number;
+  eosId: number;
+}
+
 /** What the MDS sink reports for one dataset. */
 export interface WrittenDataset {
   shards: number;

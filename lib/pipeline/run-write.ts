@@ -15,16 +15,15 @@ import {
 } from '../mix.js';
 import { mdsSink } from '../sinks/mds.js';
 import type { SequenceSpillReader } from '../spill.js';
-import type { Encoder } from '../tokenize/encoders.js';
 import type { Sequence } from '../types.js';
-import type { RunProgress, WrittenDataset, WrittenOutput } from './run-stats.js';
+import type { RunProgress, TokenizerFacts, WrittenDataset, WrittenOutput } from './run-stats.js';
 
 export const MIXTURE_FILE = 'mixture.json';
 
-function sinkFor(dir: string, config: RunConfig, encoder: Encoder, progress: RunProgress) {
+function sinkFor(dir: string, config: RunConfig, tokenizer: TokenizerFacts, progress: RunProgress) {
   return mdsSink({
     dir,
-    dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
+    dtype: tokenizer.vocabSize < 65_536 ? 'uint16' : 'uint32',
     boundaries: config.boundaries,
     compression: config.compression,
     shardSize: config.shardSize,
@@ -39,7 +38,8 @@ function sinkFor(dir: string, config: RunConfig, encoder: Encoder, progress: Run
 export async function writeOutput(
   spills: Record<StreamName, SequenceSpillReader>,
   config: RunConfig,
-  encoder: Encoder,
+  out: string,
+  tokenizer: TokenizerFacts,
   progress: RunProgress,
 ): Promise<WrittenOutput> {
   const available = { real: spills.real.sequences, synthetic: spills.synthetic.sequences };
@@ -54,7 +54,7 @@ export async function writeOutput(
   if (config.streams === 'separate') {
     progress.write.planned = available.real + available.synthetic;
     for (const stream of STREAM_NAMES) {
-      const dir = join(config.out, stream);
+      const dir = join(out, stream);
       await mkdir(dir, { recursive: true });
       const position = streamOrder(stream, available[stream], order);
       const sequences = orderedSequences(
@@ -63,18 +63,18 @@ export async function writeOutput(
         spills,
         count,
       );
-      datasets[stream] = await sinkFor(dir, config, encoder, progress)(sequences);
+      datasets[stream] = await sinkFor(dir, config, tokenizer, progress)(sequences);
     }
     const totals = {
       real: { sequences: available.real, tokens: spills.real.tokens },
       synthetic: { sequences: available.synthetic, tokens: spills.synthetic.tokens },
     };
     const spec = mixtureSpec(plan, totals);
-    await writeFile(join(config.out, MIXTURE_FILE), `${JSON.stringify(spec, null, 2)}\n`);
+    await writeFile(join(out, MIXTURE_FILE), `${JSON.stringify(spec, null, 2)}\n`);
   } else {
     progress.write.planned = plan.total;
     const sequences = orderedSequences(plan.total, mixedOrder(plan, order), spills, count);
-    datasets.mixture = await sinkFor(config.out, config, encoder, progress)(sequences);
+    datasets.mixture = await sinkFor(out, config, tokenizer, progress)(sequences);
   }
   const realTokensSeen =
     config.streams === 'separate' ? spills.real.tokens * plan.realEpochs : progress.write.tokens.real;

@@ -16,18 +16,22 @@ import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.j
 import { DEFAULT_RETRY_POLICY } from '../generate/retry.js';
 import { type GenerateStats, statsSnapshot } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
+import type { HubInputOptions } from '../hub/shard.js';
 import { STREAM_NAMES, type StreamName } from '../mix.js';
+import { planShards } from '../plan.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { expandInputs } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { SequenceSpillReader } from '../spill.js';
-import { loadEncoder } from '../tokenize/encoders.js';
+import { type Encoder, loadEncoder } from '../tokenize/encoders.js';
+import { rankOutput } from './pack.js';
 import { packToSpills } from './run-spill.js';
 import {
   newRunProgress,
   type RunProgress,
   type RunSummary,
   summarize,
+  type TokenizerFacts,
   type WrittenOutput,
 } from './run-stats.js';
 import { writeOutput } from './run-write.js';
@@ -44,6 +48,8 @@ export interface RunOptions {
   /** Aborting stops the requests in flight and marks the run interrupted; a rerun continues it. */
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
+  /** How `hf://` inputs reach the Hub (a client from HF_ENDPOINT/HF_TOKEN, built by the caller). */
+  hub?: HubInputOptions;
   /** What a `local:` model needs from the caller: Hub access and cache for downloads, what to show. */
   local?: LocalRunOptions;
 }
@@ -116,9 +122,21 @@ function openBackend(config: RunConfig, run: RunOptions, stats: GenerateStats): 
   );
 }
 
+/**
+ * The tokenizer's vocabulary size and EOS id, and the encoder itself only when the recipe or the input cut
+ * needs it in this thread: otherwise its tables (~60 MB) live in the tokenizer workers alone.
+ */
+async function tokenizerFor(
+  config: RunConfig,
+  recipeNeedsIt: boolean,
+): Promise<{ tokenizer: TokenizerFacts; codec?: Encoder }> {
+  const encoder = await loadEncoder(config.tokenizer);
+  const tokenizer = { vocabSize: encoder.vocabSize, eosId: encoder.eosId };
+  return recipeNeedsIt || config.maxInputTokens !== undefined ? { tokenizer, codec: encoder } : { tokenizer };
+}
+
 export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Promise<RunSummary> {
   const progress = run.progress ?? newRunProgress();
-  const encoder = await loadEncoder(config.tokenizer);
   const templates = config.templates ? await loadTemplates(config.templates) : undefined;
   const recipe = await resolveRecipe({
     recipe: config.recipe,
@@ -129,20 +147,24 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     templates,
     jsonMode: config.jsonMode,
   });
-  const shards = await expandInputs(config.inputs);
+  const { tokenizer, codec } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
+  const allShards = await expandInputs(config.inputs, { hub: run.hub });
+  const rank = { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 };
+  const shards = rank.worldSize > 1 ? planShards(allShards, rank) : allShards;
+  const out = rankOutput(config.out, rank);
   if (shards.every((shard) => shard.size !== undefined)) {
     progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
   }
   const identity = await outputIdentity(config);
   const runDir = await RunDir.open({
-    dir: config.out,
+    dir: out,
     command: 'run',
     options: { ...config },
     identity,
     overwrite: config.overwrite,
   });
   let backend: LlmBackend | undefined;
-  const spillDir = join(config.out, SPILL_DIR);
+  const spillDir = join(out, SPILL_DIR);
   let journal: Journal | undefined;
   const spills: Partial<Record<StreamName, SequenceSpillReader>> = {};
   try {
@@ -167,7 +189,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
           seed: config.seed,
           onTruncated: config.onTruncated,
           maxInputTokens: config.maxInputTokens,
-          codec: recipeNeedsTokenizer(recipe) || config.maxInputTokens ? encoder : undefined,
+          codec,
           journal,
           stats: progress.generate,
           signal: run.signal,
@@ -192,7 +214,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
       Object.assign(
         spills,
         await Promise.race([
-          packToSpills(megadocs, config, encoder, spillDir, progress),
+          packToSpills(megadocs, config, tokenizer, spillDir, progress),
           abortion(run.signal),
         ]),
       );
@@ -200,7 +222,10 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     const complete = spills as Record<StreamName, SequenceSpillReader>;
     let written: WrittenOutput | undefined;
     const writeSeconds = await timed(async () => {
-      written = await Promise.race([writeOutput(complete, config, encoder, progress), abortion(run.signal)]);
+      written = await Promise.race([
+        writeOutput(complete, config, out, tokenizer, progress),
+        abortion(run.signal),
+      ]);
     });
     await Promise.all(STREAM_NAMES.map((stream) => complete[stream].close()));
     await rm(spillDir, { recursive: true, force: true });
