@@ -1,19 +1,22 @@
 // zstd speed on a real token shard: zstdCompressFrame (zstd-codec, one frame + content size) per level vs the
-// zstd CLI single-threaded (the baseline, measured in the same run), and the MDS sink with and without zstd
-// (compression runs on a worker thread: the caller's busy time shows what it still costs the pipeline).
+// zstd CLI single-threaded (the baseline, measured in the same run), the MDS sink with and without zstd
+// (compression runs on a worker thread: the caller's busy time shows what it still costs the pipeline), and the
+// sink's peak RSS growth per shard size, each in a fresh process (flat = memory independent of the shard size).
 // Usage: node dist/bench/zstd.js [shardMiB]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import _ from 'highland';
 import { zstdCompressFrame, zstdDecompress } from '../lib/codecs/zstd.js';
 import { mdsSink } from '../lib/sinks/mds.js';
 import { encodeNdarray, encodeShard, joinSample } from '../lib/sinks/mds-format.js';
 import { loadEncoder } from '../lib/tokenize/encoders.js';
+import type { Sequence } from '../lib/types.js';
 
 function repositoryRoot(): string {
   let directory = path.dirname(fileURLToPath(import.meta.url));
@@ -130,6 +133,66 @@ async function main(): Promise<void> {
   console.log(
     `(compressing the same bytes inline at level 3 would keep the caller busy ${inlineLevel3.toFixed(2)} s more)`,
   );
+
+  console.log('sink memory: one shard of N MiB written with mdsSink (zstd, sha1), each in a fresh process');
+  const growth: number[] = [];
+  for (const shardMiB of SINK_SHARD_MIB) {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      fileURLToPath(import.meta.url),
+      SINK_MEMORY_CHILD,
+      String(shardMiB),
+    ]);
+    const child = JSON.parse(stdout) as {
+      rssBefore: number;
+      peakRss: number;
+      shards: number;
+      seconds: number;
+    };
+    growth.push(child.peakRss - child.rssBefore);
+    console.log(
+      `  ${String(shardMiB).padStart(4)} MiB shard: RSS ${(child.rssBefore / 2 ** 20).toFixed(0)} MB before, ` +
+        `peak ${(child.peakRss / 2 ** 20).toFixed(0)} MB, growth ${(growth.at(-1)! / 2 ** 20).toFixed(0)} MB (${child.seconds.toFixed(1)} s)`,
+    );
+  }
+  console.log(
+    `  growth at ${SINK_SHARD_MIB.at(-1)} MiB / at ${SINK_SHARD_MIB[0]} MiB: ${(growth.at(-1)! / growth[0]!).toFixed(2)}`,
+  );
 }
 
-await main();
+const SINK_MEMORY_CHILD = '--sink-memory-child';
+const SINK_SHARD_MIB = [16, 64, 256];
+
+/** The child: writes `shardMiB` MiB of token samples (war-and-peace bytes as ids, shifted per copy) as ONE shard. */
+async function sinkMemoryChild(shardMiB: number): Promise<void> {
+  const text = await readFile(path.resolve(repositoryRoot(), '../shared/data/war-and-peace.txt'));
+  const words = new Uint32Array(text.buffer, text.byteOffset, Math.floor(text.length / 4));
+  const base = Array.from({ length: Math.floor(words.length / SEQ_LEN) }, (_v, at) =>
+    words.slice(at * SEQ_LEN, (at + 1) * SEQ_LEN).map((word) => word % VOCAB),
+  );
+  const shardBytes = shardMiB * 2 ** 20;
+  const count = Math.floor((shardBytes - 4096) / (4 * SEQ_LEN + 11));
+  function* sequences(): Generator<Sequence> {
+    for (let at = 0; at < count; at += 1) {
+      const copy = Math.floor(at / base.length);
+      yield { tokens: base[at % base.length]!.map((id) => (id + copy * 9973) % VOCAB) };
+    }
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'megadocs-bench-sink-memory-'));
+  const rssBefore = process.memoryUsage().rss;
+  const started = process.hrtime.bigint();
+  const summary = await mdsSink({
+    dir,
+    dtype: 'uint32',
+    boundaries: false,
+    compression: 'zstd',
+    shardSize: shardBytes,
+    hashes: ['sha1'],
+  })(_(sequences()));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await rm(dir, { recursive: true, force: true });
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  console.log(JSON.stringify({ rssBefore, peakRss, shards: summary.shards, seconds }));
+}
+
+if (process.argv[2] === SINK_MEMORY_CHILD) await sinkMemoryChild(Number(process.argv[3]));
+else await main();

@@ -33,8 +33,13 @@ export type CompressRequest =
   | { type: 'piece'; piece: Uint8Array }
   | { type: 'end' };
 
-/** Its answer to each request, in order: the compressed bytes that request produced, or why it failed. */
-export type CompressReply = { type: 'output'; outputs: Uint8Array[] } | { type: 'failed'; error: string };
+/**
+ * Its answer to each request, in order: the compressed bytes that request produced (and a piece's buffer, handed
+ * back to be refilled: buffers go back and forth instead of piling up as garbage on either thread), or why it failed.
+ */
+export type CompressReply =
+  | { type: 'output'; outputs: Uint8Array[]; spent?: ArrayBuffer }
+  | { type: 'failed'; error: string };
 
 /**
  * How to start the worker. Built, zstd-worker.js sits next to this file. From the TypeScript sources (vitest,
@@ -62,6 +67,8 @@ interface Waiting {
 class CompressionWorker {
   private readonly worker: Worker;
   private readonly waiting: Waiting[] = [];
+  /** Piece buffers handed back by the worker, ready to be refilled. */
+  private readonly spare: ArrayBuffer[] = [];
   private turn: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
 
@@ -72,8 +79,10 @@ class CompressionWorker {
     this.worker.on('message', (reply: CompressReply) => {
       const waiting = this.waiting.shift();
       if (this.waiting.length === 0) this.worker.unref();
-      if (reply.type === 'output') waiting?.resolve(reply.outputs);
-      else this.retire(new Error(reply.error), waiting);
+      if (reply.type === 'output') {
+        if (reply.spent && this.spare.length < 2) this.spare.push(reply.spent);
+        waiting?.resolve(reply.outputs);
+      } else this.retire(new Error(reply.error), waiting);
     });
     this.worker.on('error', (error) => this.retire(error));
     this.worker.on('exit', (code) =>
@@ -90,6 +99,14 @@ class CompressionWorker {
     });
     await before;
     return release;
+  }
+
+  /** Sends a copy of `input` (at most ZSTD_PIECE_BYTES) to be compressed, in a buffer the worker hands back. */
+  piece(input: Uint8Array): Promise<Uint8Array[]> {
+    const buffer = this.spare.pop() ?? new ArrayBuffer(ZSTD_PIECE_BYTES);
+    const piece = new Uint8Array(buffer, 0, input.length);
+    piece.set(input);
+    return this.request({ type: 'piece', piece }, [buffer]);
   }
 
   /** Sends one request; its reply may be awaited later (a rejection nobody awaits is not reported as unhandled). */
@@ -172,8 +189,7 @@ export async function* zstdCompressStream(
       fed += input.length;
       if (fed > contentSize) throw sizeMismatch(contentSize, `more than ${contentSize}`);
       for (let start = 0; start < input.length; start += ZSTD_PIECE_BYTES) {
-        const piece = new Uint8Array(input.subarray(start, start + ZSTD_PIECE_BYTES));
-        const sent = worker.request({ type: 'piece', piece }, [piece.buffer]);
+        const sent = worker.piece(input.subarray(start, start + ZSTD_PIECE_BYTES));
         if (previous) yield* declaration.pass(await previous, false);
         previous = sent;
       }

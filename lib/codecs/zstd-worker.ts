@@ -53,10 +53,10 @@ function step(request: CompressRequest): Uint8Array[] {
 port.on('message', (request: CompressRequest) => {
   try {
     const outputs = step(request);
-    port.postMessage(
-      { type: 'output', outputs } satisfies CompressReply,
-      outputs.map((output) => output.buffer as ArrayBuffer),
-    );
+    const spent = request.type === 'piece' ? (request.piece.buffer as ArrayBuffer) : undefined;
+    const transfer = outputs.map((output) => output.buffer as ArrayBuffer);
+    if (spent) transfer.push(spent);
+    port.postMessage({ type: 'output', outputs, spent } satisfies CompressReply, transfer);
   } catch (error) {
     // zstd-codec throws strings (an aborted wasm instance stays dead): the caller retires this worker.
     port.postMessage({ type: 'failed', error: messageOf(error) } satisfies CompressReply);

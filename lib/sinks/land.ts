@@ -42,7 +42,8 @@ async function* headerThenBody(header: Uint8Array, body: SpoolFile): AsyncGenera
 
 /**
  * Writes the shard at `path` atomically and removes the body (also on failure). Memory: a few pieces of
- * SPOOL_PIECE_BYTES and ZSTD_PIECE_BYTES, whatever the shard size.
+ * SPOOL_PIECE_BYTES and ZSTD_PIECE_BYTES, whatever the shard size. The body's pieces share one buffer: hashing,
+ * the compressor (which copies) and writeFile (which awaits each write) are each done with a piece before the next.
  */
 export async function landShard(options: LandShardOptions): Promise<{ raw: LandedFile; stored: LandedFile }> {
   const { header, body, level } = options;

@@ -47,12 +47,15 @@ export class SpoolFile {
     this.bytes += data.length;
   }
 
-  /** Everything appended, from the start, in fresh pieces of at most SPOOL_PIECE_BYTES. */
+  /**
+   * Everything appended, from the start, in pieces of at most SPOOL_PIECE_BYTES read into the append buffer
+   * (appending is over by then): each piece is overwritten by the next, so use it before asking for the next.
+   */
   async *pieces(): AsyncGenerator<Buffer> {
     await this.flushBuffer();
     const handle = this.open();
     for (let position = 0; position < this.bytes; ) {
-      const piece = Buffer.allocUnsafeSlow(Math.min(SPOOL_PIECE_BYTES, this.bytes - position));
+      const piece = this.buffer.subarray(0, Math.min(SPOOL_PIECE_BYTES, this.bytes - position));
       const { bytesRead } = await handle.read(piece, 0, piece.length, position).catch((error: unknown) => {
         throw ioError(this.path, 'read', error);
       });
