@@ -149,3 +149,36 @@ describe('megadocs run: determinism and resume', () => {
     expect(await datasetFiles(out)).toEqual(reference);
   });
 });
+
+describe('megadocs run: failures', () => {
+  it('stops at once on a server that refuses the credentials, names the request and records the failure', async () => {
+    const guarded = await startOpenAiServer({ apiKey: 'sk-right' });
+    try {
+      const out = join(dir, 'refused');
+      const result = await runCli(
+        [
+          'run',
+          file,
+          '--out',
+          out,
+          '--llm',
+          guarded.url,
+          '--model',
+          'test-model',
+          '--workers',
+          '0',
+          '--quiet',
+        ],
+        { OPENAI_API_KEY: 'sk-wrong' },
+      );
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^megadocs: .*401/);
+      const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
+      expect(manifest.status).toBe('failed');
+      expect(manifest.error).toContain('401');
+      expect(await readdir(out)).not.toContain('index.json');
+    } finally {
+      await guarded.close();
+    }
+  });
+});

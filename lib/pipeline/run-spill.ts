@@ -102,6 +102,10 @@ export async function packToSpills(
         }),
       ),
     ) as Record<StreamName, SequenceSpillReader>;
+  } catch (error) {
+    // The other branch may still be waiting on its fork: stop the chain upstream (requests, workers).
+    tokenized.destroy();
+    throw error;
   } finally {
     await Promise.all(writers.map((writer) => writer.close()));
   }
