@@ -208,10 +208,7 @@ async function main(): Promise<void> {
       }
       const llm = Math.min(...alone);
       const best = chain.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-      const { tokens, phaseSeconds } = best.summary as {
-        tokens: { real: number; synthetic: number };
-        phaseSeconds: { streaming: number; writing: number };
-      };
+      const { tokens, phaseSeconds } = best.summary;
       console.log(
         `L=50 ms, C=64, ${latencyDocs} documents: LLM calls alone (source + generate + journal) ${llm.toFixed(2)} s ` +
           `(${(latencyDocs / llm).toFixed(0)} docs/s; bound C/L = 1280 requests/s), whole chain ${best.seconds.toFixed(2)} s: ` +

@@ -260,13 +260,7 @@ const STAGE_LINES: Array<(progress: RunProgress) => string> = [
 
 function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConfig): Array<[string, string]> {
   const { assemble, generate } = progress;
-  const mix = summary.mix as {
-    sequences: { real: number; synthetic: number; total: number };
-    syntheticWeight: number;
-    realTokensSeen: number;
-  };
-  const tokens = summary.tokens as { real: number; synthetic: number; expansionFactor: number };
-  const output = summary.output as { shards: number; rawBytes: number; storedBytes: number };
+  const { mix, tokens, output } = summary;
   const usage = totalTokens(generate);
   return [
     [
@@ -299,6 +293,6 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
       'shards',
       `${output.shards} (${formatBytes(output.rawBytes)} raw, ${formatBytes(output.storedBytes)} stored)`,
     ],
-    ['wall time', formatDuration(summary.wallSeconds as number)],
+    ['wall time', formatDuration(summary.wallSeconds)],
   ];
 }

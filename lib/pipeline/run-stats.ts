@@ -39,8 +39,6 @@ export function newRunProgress(now = Date.now()): RunProgress {
   };
 }
 
-export type RunSummary = Record<string, unknown>;
-
 /** What packing and the sink need of the tokenizer (the encoder's tables stay in the workers). */
 export interface TokenizerFacts {
   vocabSize: number;
@@ -56,11 +54,28 @@ export interface WrittenDataset {
   storedBytes: number;
 }
 
+/** How the second phase mixed the streams (recorded under `mix` in megadocs.json). */
+export type MixReport = {
+  streams: 'mixed' | 'separate';
+  realEpochs: number;
+  syntheticWeight: number;
+  syntheticEpochs: number;
+  /** Output slots of each stream (for `separate`: what one trainer epoch takes, per mixture.json). */
+  sequences: { real: number; synthetic: number; total: number };
+  realTokensSeen: number;
+  syntheticTokensSeen: number;
+  shuffled: boolean;
+  shuffleSeed: number;
+};
+
 /** Written datasets by name, and the mix figures of the second phase. */
 export interface WrittenOutput {
   datasets: Record<string, WrittenDataset>;
-  mix: Record<string, unknown>;
+  mix: MixReport;
 }
+
+/** The final stats of a run (megadocs.json `stats`, and `--json`). */
+export type RunSummary = ReturnType<typeof summarize>;
 
 /** The final stats (megadocs.json, `--json`). */
 export function summarize(
@@ -68,7 +83,7 @@ export function summarize(
   config: RunConfig,
   written: WrittenOutput,
   phases: { streamSeconds: number; writeSeconds: number },
-): RunSummary {
+) {
   const { source, pack, assemble } = progress;
   const wallSeconds = (Date.now() - progress.startedAt) / 1000;
   const datasets = Object.values(written.datasets);
