@@ -191,6 +191,12 @@ async function main(): Promise<void> {
           `  ${name.padEnd(26)} +${added.toFixed(2)} s  ${((100 * added) / full).toFixed(0)}% of the wall time`,
         );
       }
+      const { phaseSeconds, tokens } = await runMegadocs(config);
+      console.log(
+        `  one more whole run: streaming phase (source to spill) ${phaseSeconds.streaming.toFixed(2)} s, writing ` +
+          `phase (mix, shuffle, MDS) ${phaseSeconds.writing.toFixed(2)} s; ` +
+          `${((tokens.real + tokens.synthetic) / 1e6).toFixed(2)}M packed tokens`,
+      );
     } finally {
       server.process.kill('SIGTERM');
     }
