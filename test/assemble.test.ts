@@ -178,16 +178,14 @@ describe('none', () => {
     const synthetic = out.filter((m) => m.stream === 'synthetic');
     expect(real.map((m) => m.id)).toEqual(docs.slice(0, 30).map((d) => d.id));
     expect(synthetic).toHaveLength(30 * 5);
-    const expected = docs
-      .slice(0, 30)
-      .flatMap((doc) => [
-        ...[0, 1, 2, 3].map((k) => ({
-          stream: 'synthetic',
-          id: `${doc.id}#${k}`,
-          parts: [generation(doc, k).text],
-        })),
-        { stream: 'synthetic', id: `${doc.id}#original`, parts: [doc.text] },
-      ]);
+    const expected = docs.slice(0, 30).flatMap((doc) => [
+      ...[0, 1, 2, 3].map((k) => ({
+        stream: 'synthetic',
+        id: `${doc.id}#${k}`,
+        parts: [generation(doc, k).text],
+      })),
+      { stream: 'synthetic', id: `${doc.id}#original`, parts: [doc.text] },
+    ]);
     const byId = (a: Megadoc, b: Megadoc) => a.id.localeCompare(b.id);
     expect([...synthetic].sort(byId)).toEqual([...expected].sort(byId));
     // Scattered: neighbours in the output mostly come from different source documents.
