@@ -1,6 +1,10 @@
 // The public library API: re-exports only. Everything the CLI does is built from these pieces.
 
+// assemble, mix
+export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
 export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
+// whole commands
+export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } from './config.js';
 // core
 export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
@@ -21,12 +25,14 @@ export { expandHubInput, hubShard } from './hub/shard.js';
 export { parseHubUrl } from './hub/url.js';
 export { inspectDataset } from './inspect.js';
 export { mergeRankIndexes, rankDirName } from './merge.js';
+export { mixedOrder, mixtureSpec, planMix, streamOrder } from './mix.js';
 export { newPackStats, type PackOptions, type PackStats, packStage, type TailMode } from './pack.js';
-// whole commands
 export { type PackConfig, type PackSummary, runPack } from './pipeline/pack.js';
+export { newRunProgress, type RunSummary, runMegadocs } from './pipeline/run.js';
 export { assignShards, planShards } from './plan.js';
 export { resolveRank } from './ranks.js';
 export { hashConfig, RunDir, type RunManifest, type RunStatus } from './rundir.js';
+export { keyedPermutation, shuffleWindowStage } from './shuffle.js';
 export { JsonlWriter, jsonlSink } from './sinks/jsonl.js';
 // sinks and readers
 export { MdsWriter, mdsSink, parseCompression, type SinkSummary } from './sinks/mds.js';
@@ -42,6 +48,7 @@ export {
   readDocs,
 } from './sources/read.js';
 export type { RecordOptions, ShardRef, SourceStats } from './sources/types.js';
+export { SequenceSpillReader, SequenceSpillWriter } from './spill.js';
 export {
   drain,
   fromAsyncIterable,
