@@ -85,7 +85,7 @@ export function sampleSeed(seed: number, index: number): number {
 }
 
 /** Imports node-llama-cpp; when it is not installed, the error says how to install it. */
-export async function loadNodeLlamaCpp(where: string): Promise<NodeLlamaCpp> {
+async function loadNodeLlamaCpp(where: string): Promise<NodeLlamaCpp> {
   try {
     return await import('node-llama-cpp');
   } catch (error) {
