@@ -1,23 +1,18 @@
 // `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
 // inside a run directory whose state/ holds the journal, so a rerun after a crash pays for nothing twice.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { MegadocsError, messageOf } from '../errors.js';
+import { rejectOnAbort } from '../abort.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { expandInputs } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
-import type { LlmBackend } from './backend.js';
 import type { ApiKind } from './client.js';
 import { defaultWindow, generateStage, generationRecord } from './engine.js';
-import { HttpBackend } from './http-backend.js';
 import { Journal } from './journal.js';
-import { createLocalBackend, type LocalRunOptions } from './local-backend.js';
-import { isLocalLlm } from './local-model.js';
+import type { LocalRunOptions } from './local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from './recipes/index.js';
-import { DEFAULT_RETRY_POLICY } from './retry.js';
+import { openBackend, recipeFilesIdentity } from './setup.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from './stats.js';
 import { loadTemplates } from './templates/index.js';
 
@@ -89,17 +84,6 @@ export function newGenerateProgress(): GenerateProgress {
   };
 }
 
-async function fileHash(path: string | undefined): Promise<string | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
-  } catch (error) {
-    throw new MegadocsError('BAD_CONFIG', `cannot read ${path} (${messageOf(error)})`, { where: path });
-  }
-}
-
 /** The options that decide the output: not the servers, the key, concurrency, retries or timeouts. */
 async function outputIdentity(config: GenerateConfig): Promise<Record<string, unknown>> {
   const {
@@ -113,20 +97,7 @@ async function outputIdentity(config: GenerateConfig): Promise<Record<string, un
     out: _out,
     ...identity
   } = config;
-  const recipeFile = config.recipe.toLowerCase().endsWith('.json')
-    ? await fileHash(config.recipe)
-    : undefined;
-  return { ...identity, recipeFile, templatesFile: await fileHash(config.templates) };
-}
-
-function abortion(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    signal?.addEventListener('abort', () =>
-      reject(
-        new MegadocsError('INTERRUPTED', 'interrupted', { hint: 'Run the same command again to continue' }),
-      ),
-    );
-  });
+  return { ...identity, ...(await recipeFilesIdentity(config.recipe, config.templates)) };
 }
 
 export async function runGenerate(
@@ -159,29 +130,16 @@ export async function runGenerate(
     identity,
     overwrite: config.overwrite,
   });
-  const backend: LlmBackend = isLocalLlm(config.llm[0]!)
-    ? await createLocalBackend({
-        spec: config.llm[0]!,
-        concurrency: config.concurrency,
-        format: config.api === 'chat' ? 'chat' : 'text',
-        threads: config.threads,
-        stats,
-        signal: run.signal,
-        ...run.local,
-      }).catch(async (error: unknown) => {
-        await runDir.stop('failed', error, statsSnapshot(stats));
-        throw error;
-      })
-    : new HttpBackend({
-        urls: config.llm,
-        api: config.api,
-        model: config.model,
-        apiKey: run.apiKey,
-        concurrency: config.concurrency,
-        timeoutMs: config.timeoutSeconds * 1000,
-        retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
-        stats,
-      });
+  const backend = await openBackend({
+    ...config,
+    apiKey: run.apiKey,
+    stats,
+    signal: run.signal,
+    local: run.local,
+  }).catch(async (error: unknown) => {
+    await runDir.stop('failed', error, statsSnapshot(stats));
+    throw error;
+  });
   let journal: Journal | undefined;
   try {
     journal = await Journal.open({
@@ -214,7 +172,7 @@ export async function runGenerate(
       jsonlSink({ dir: config.out, compression: config.compression, shardSize: config.shardSize, onShard })(
         records,
       ),
-      abortion(run.signal),
+      rejectOnAbort(run.signal),
     ]);
     const summary: GenerateSummary = {
       ...statsSnapshot(stats),

@@ -2,7 +2,7 @@
 // inside a run directory whose megadocs.json records the resolved options, versions and final stats.
 
 import { join } from 'node:path';
-import { MegadocsError } from '../errors.js';
+import { rejectOnAbort } from '../abort.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { rankDirName } from '../merge.js';
@@ -93,17 +93,6 @@ async function tokenizerFacts(spec: string): Promise<{ vocabSize: number; eosId:
   return { vocabSize, eosId };
 }
 
-/** Rejects when `signal` aborts (Ctrl-C): the run stops where it is and is marked interrupted. */
-function abortion(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    signal?.addEventListener('abort', () =>
-      reject(
-        new MegadocsError('INTERRUPTED', 'interrupted', { hint: 'Run the same command again to start over' }),
-      ),
-    );
-  });
-}
-
 export interface PackRunOptions {
   progress?: PackProgress;
   /** Aborting stops the run and marks it interrupted in megadocs.json; no index.json is written. */
@@ -185,7 +174,10 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
             return { id: doc.id, text: doc.text };
           }),
         );
-    const written = await Promise.race([work, abortion(run.signal)]);
+    const written = await Promise.race([
+      work,
+      rejectOnAbort(run.signal, 'Run the same command again to start over'),
+    ]);
     const summary = summarize(progress, written);
     await runDir.complete({ ...summary });
     await run.pusher?.finish(join(out, 'index.json'));

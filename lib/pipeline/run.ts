@@ -1,20 +1,17 @@
 // `megadocs run` as a library call: source -> generate -> assemble -> tokenize -> pack (per stream, parked
 // on disk) -> mix and shuffle -> MDS sink, in one process and one run directory that a rerun continues.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { rejectOnAbort } from '../abort.js';
 import { assembleStage } from '../assemble/index.js';
 import type { RunConfig } from '../config.js';
-import { MegadocsError, messageOf } from '../errors.js';
 import type { LlmBackend } from '../generate/backend.js';
 import { defaultWindow, generateStage } from '../generate/engine.js';
-import { HttpBackend } from '../generate/http-backend.js';
 import { Journal } from '../generate/journal.js';
-import { createLocalBackend, type LocalRunOptions } from '../generate/local-backend.js';
-import { isLocalLlm } from '../generate/local-model.js';
+import type { LocalRunOptions } from '../generate/local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
-import { DEFAULT_RETRY_POLICY } from '../generate/retry.js';
-import { type GenerateStats, statsSnapshot } from '../generate/stats.js';
+import { openBackend, recipeFilesIdentity } from '../generate/setup.js';
+import { statsSnapshot } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { STREAM_NAMES, type StreamName } from '../mix.js';
@@ -54,17 +51,6 @@ export interface RunOptions {
   local?: LocalRunOptions;
 }
 
-async function fileHash(path: string | undefined): Promise<string | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
-  } catch (error) {
-    throw new MegadocsError('BAD_CONFIG', `cannot read ${path} (${messageOf(error)})`, { where: path });
-  }
-}
-
 /** The options that decide the output bytes: not the servers, key, concurrency, retries, timeouts, workers. */
 async function outputIdentity(config: RunConfig): Promise<Record<string, unknown>> {
   const {
@@ -79,47 +65,7 @@ async function outputIdentity(config: RunConfig): Promise<Record<string, unknown
     out: _out,
     ...identity
   } = config;
-  const recipeFile = config.recipe.toLowerCase().endsWith('.json')
-    ? await fileHash(config.recipe)
-    : undefined;
-  return { ...identity, recipeFile, templatesFile: await fileHash(config.templates) };
-}
-
-function abortion(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    signal?.addEventListener('abort', () =>
-      reject(
-        new MegadocsError('INTERRUPTED', 'interrupted', { hint: 'Run the same command again to continue' }),
-      ),
-    );
-  });
-}
-
-/** The OpenAI-compatible servers of --llm, or the one `local:` model run in this process. */
-function openBackend(config: RunConfig, run: RunOptions, stats: GenerateStats): Promise<LlmBackend> {
-  if (isLocalLlm(config.llm[0]!)) {
-    return createLocalBackend({
-      spec: config.llm[0]!,
-      concurrency: config.concurrency,
-      format: config.api === 'chat' ? 'chat' : 'text',
-      threads: config.threads,
-      stats,
-      signal: run.signal,
-      ...run.local,
-    });
-  }
-  return Promise.resolve(
-    new HttpBackend({
-      urls: config.llm,
-      api: config.api,
-      model: config.model,
-      apiKey: run.apiKey,
-      concurrency: config.concurrency,
-      timeoutMs: config.timeout * 1000,
-      retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
-      stats,
-    }),
-  );
+  return { ...identity, ...(await recipeFilesIdentity(config.recipe, config.templates)) };
 }
 
 /**
@@ -168,7 +114,14 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
   let journal: Journal | undefined;
   const spills: Partial<Record<StreamName, SequenceSpillReader>> = {};
   try {
-    backend = await openBackend(config, run, progress.generate);
+    backend = await openBackend({
+      ...config,
+      timeoutSeconds: config.timeout,
+      apiKey: run.apiKey,
+      stats: progress.generate,
+      signal: run.signal,
+      local: run.local,
+    });
     journal = await Journal.open({
       stateDir: runDir.stateDir,
       configHash: hashConfig(identity),
@@ -215,7 +168,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
         spills,
         await Promise.race([
           packToSpills(megadocs, config, tokenizer, spillDir, progress),
-          abortion(run.signal),
+          rejectOnAbort(run.signal),
         ]),
       );
     });
@@ -224,7 +177,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     const writeSeconds = await timed(async () => {
       written = await Promise.race([
         writeOutput(complete, config, out, tokenizer, progress),
-        abortion(run.signal),
+        rejectOnAbort(run.signal),
       ]);
     });
     await Promise.all(STREAM_NAMES.map((stream) => complete[stream].close()));

@@ -1,0 +1,71 @@
+// What `generate` and `run` both do before generating: open the backend named by --llm (OpenAI-compatible
+// servers or an in-process `local:` model) and fingerprint the recipe and template files for the run identity.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { MegadocsError, messageOf } from '../errors.js';
+import type { LlmBackend } from './backend.js';
+import type { ApiKind } from './client.js';
+import { HttpBackend } from './http-backend.js';
+import { createLocalBackend, type LocalRunOptions } from './local-backend.js';
+import { isLocalLlm } from './local-model.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
+import type { GenerateStats } from './stats.js';
+
+export interface BackendSettings {
+  llm: string[];
+  api: ApiKind;
+  model: string;
+  apiKey?: string;
+  concurrency: number;
+  timeoutSeconds: number;
+  maxRetries: number;
+  threads?: number;
+  stats: GenerateStats;
+  signal?: AbortSignal;
+  local?: LocalRunOptions;
+}
+
+/** The OpenAI-compatible servers of --llm, or the one `local:` model run in this process. */
+export async function openBackend(settings: BackendSettings): Promise<LlmBackend> {
+  if (isLocalLlm(settings.llm[0]!)) {
+    return createLocalBackend({
+      spec: settings.llm[0]!,
+      concurrency: settings.concurrency,
+      format: settings.api === 'chat' ? 'chat' : 'text',
+      threads: settings.threads,
+      stats: settings.stats,
+      signal: settings.signal,
+      ...settings.local,
+    });
+  }
+  return new HttpBackend({
+    urls: settings.llm,
+    api: settings.api,
+    model: settings.model,
+    apiKey: settings.apiKey,
+    concurrency: settings.concurrency,
+    timeoutMs: settings.timeoutSeconds * 1000,
+    retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
+    stats: settings.stats,
+  });
+}
+
+async function fileHash(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
+  } catch (error) {
+    throw new MegadocsError('BAD_CONFIG', `cannot read ${path} (${messageOf(error)})`, { where: path });
+  }
+}
+
+/** sha256 of a custom recipe file and a templates file: editing either changes what a run generates. */
+export async function recipeFilesIdentity(
+  recipe: string,
+  templates: string | undefined,
+): Promise<{ recipeFile?: string; templatesFile?: string }> {
+  const recipeFile = recipe.toLowerCase().endsWith('.json') ? await fileHash(recipe) : undefined;
+  return { recipeFile, templatesFile: await fileHash(templates) };
+}
