@@ -1,18 +1,25 @@
-// `megadocs pack` with Hub inputs, ranks + merge and --push-to, the built CLI against the loopback Hub server
-// (HF_ENDPOINT/HF_TOKEN in the child's environment, as a user sets them).
+// `megadocs pack` (and `generate`) with Hub inputs, ranks + merge and --push-to, the built CLI against the
+// loopback Hub server (HF_ENDPOINT/HF_TOKEN in the child's environment, as a user sets them).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zstdDecompress } from '../lib/codecs/zstd.js';
 import { iterateMdsSamples } from '../lib/sinks/mds-reader.js';
 import { runCli, SHARED_DATA, tempDir } from './helpers/cli.js';
 import { sharedDataRepos, TEST_TOKEN } from './helpers/hub-repos.js';
 import { type HubServer, startHubServer } from './helpers/hub-server.js';
+import { type OpenAiTestServer, startOpenAiServer } from './helpers/openai-server.js';
 
 let server: HubServer;
+let llm: OpenAiTestServer;
 beforeAll(async () => {
   server = await startHubServer({ repos: sharedDataRepos(SHARED_DATA, 2) });
+  llm = await startOpenAiServer({});
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await llm.close();
+});
 
 const FINEWEB = 'hf://datasets/HuggingFaceFW/fineweb/data/**/*.parquet';
 const PACK = ['--seq-len', '512', '--workers', '1', '--quiet', '--json'];
@@ -90,5 +97,41 @@ describe('megadocs pack with the Hub', () => {
       expect(pushed, name).toBeDefined();
       expect(Buffer.compare(pushed!, await readFile(join(out, name))), name).toBe(0);
     }
+  });
+});
+
+describe('megadocs generate with the Hub', () => {
+  it('reads a private hf:// dataset with HF_TOKEN and generates for every document', async () => {
+    const out = await tempDir();
+    const input = 'hf://datasets/megadocs/private-fineweb/data/*.parquet';
+    const args = [
+      'generate',
+      input,
+      '--out',
+      out,
+      '--llm',
+      llm.url,
+      '--model',
+      'm',
+      '--generations',
+      '1',
+      '--quiet',
+    ];
+    const refused = await runCli([...args, '--json'], { HF_ENDPOINT: server.url });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('HF_TOKEN');
+    const result = await runCli([...args, '--overwrite', '--json'], {
+      HF_ENDPOINT: server.url,
+      HF_TOKEN: TEST_TOKEN,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8'));
+    const lines = zstdDecompress(await readFile(join(out, index.shards[0].basename)))
+      .toString('utf8')
+      .trim()
+      .split('\n');
+    expect(lines.length).toBe(JSON.parse(result.stdout.toString()).generations);
+    expect(lines.length).toBeGreaterThanOrEqual(300);
   });
 });

@@ -11,6 +11,8 @@ import {
   runGenerate,
 } from '../../lib/generate/run.js';
 import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { isHubUrl } from '../../lib/hub/url.js';
+import { addHubSelectionOptions, connectHub, hubSelectionFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import {
@@ -118,6 +120,7 @@ export function register(program: Command): void {
   addLlmOptions(command);
   addRecipeOptions(command);
   addLocalLlmOptions(command);
+  addHubSelectionOptions(command);
   command
     .option('--compression <spec>', 'zstd, zstd:N (level N), or none', 'zstd:3')
     .option(
@@ -129,6 +132,7 @@ export function register(program: Command): void {
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
     const config = generateConfigFrom(inputs, options);
     const apiKey = apiKeyFrom(config.apiKeyEnv, options.apiKeyEnv !== 'OPENAI_API_KEY');
+    const hub = inputs.some(isHubUrl) ? connectHub(process.env) : undefined;
     const progress = newGenerateProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
     const line = display.line(() => renderProgress(progress));
@@ -141,6 +145,7 @@ export function register(program: Command): void {
           signal,
           onWarning: (message) => display.log(`warning: ${message}`),
           local: localRunOptions(display, process.env),
+          hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
       line.update({});
@@ -152,6 +157,7 @@ export function register(program: Command): void {
     } finally {
       clearInterval(timer);
       display.stop();
+      await hub?.close();
     }
   });
 }

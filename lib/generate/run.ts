@@ -1,6 +1,7 @@
 // `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
 // inside a run directory whose state/ holds the journal, so a rerun after a crash pays for nothing twice.
 import { rejectOnAbort } from '../abort.js';
+import type { HubInputOptions } from '../hub/shard.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { expandInputs } from '../sources/inputs.js';
@@ -68,6 +69,8 @@ export interface GenerateRunOptions {
   onWarning?: (message: string) => void;
   /** What a `local:` model needs from the caller: Hub access and cache for downloads, what to show. */
   local?: LocalRunOptions;
+  /** How `hf://` inputs reach the Hub (a client from HF_ENDPOINT/HF_TOKEN, built by the caller). */
+  hub?: HubInputOptions;
 }
 
 export type GenerateSummary = Record<string, unknown> & {
@@ -118,7 +121,7 @@ export async function runGenerate(
   });
   const codec =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
-  const shards = await expandInputs(config.inputs);
+  const shards = await expandInputs(config.inputs, { hub: run.hub });
   if (shards.every((shard) => shard.size !== undefined)) {
     progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
   }
