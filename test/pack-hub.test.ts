@@ -1,6 +1,6 @@
 // `megadocs pack` (and `generate`) with Hub inputs, ranks + merge and --push-to, the built CLI against the
 // loopback Hub server (HF_ENDPOINT/HF_TOKEN in the child's environment, as a user sets them).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zstdDecompress } from '../lib/codecs/zstd.js';
@@ -133,5 +133,55 @@ describe('megadocs generate with the Hub', () => {
       .split('\n');
     expect(lines.length).toBe(JSON.parse(result.stdout.toString()).generations);
     expect(lines.length).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe('megadocs run with --push-to', () => {
+  it('uploads both streams, their indexes and mixture.json', async () => {
+    const dir = await tempDir();
+    const input = join(dir, 'docs.jsonl');
+    const lines = (await readFile(join(SHARED_DATA, 'fineweb-300.jsonl'), 'utf8')).split('\n').slice(0, 20);
+    await writeFile(input, `${lines.join('\n')}\n`);
+    const out = join(dir, 'out');
+    const args = [
+      'run',
+      input,
+      '--out',
+      out,
+      '--llm',
+      llm.url,
+      '--model',
+      'm',
+      '--generations',
+      '2',
+      '--seq-len',
+      '256',
+    ];
+    const push = [
+      '--streams',
+      'separate',
+      '--shard-size',
+      '64KiB',
+      '--push-to',
+      'hf://datasets/megadocs/pushed-run',
+    ];
+    const result = await runCli([...args, ...push, '--quiet'], {
+      HF_ENDPOINT: server.url,
+      HF_TOKEN: TEST_TOKEN,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const names = ['mixture.json'];
+    for (const stream of ['real', 'synthetic']) {
+      const index = JSON.parse(await readFile(join(out, stream, 'index.json'), 'utf8'));
+      names.push(`${stream}/index.json`);
+      for (const shard of index.shards) names.push(`${stream}/${shard.zip_data.basename}`);
+    }
+    expect(names.length).toBeGreaterThan(4);
+    for (const name of names) {
+      const pushed = await server.fileBytes('megadocs/pushed-run', 'main', name);
+      expect(pushed, name).toBeDefined();
+      expect(Buffer.compare(pushed!, await readFile(join(out, name))), name).toBe(0);
+    }
   });
 });

@@ -4,11 +4,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ASSEMBLE_MODES } from '../../lib/assemble/index.js';
 import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/config.js';
 import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { HubPusher } from '../../lib/hub/push.js';
 import { isHubUrl } from '../../lib/hub/url.js';
 import { rankOutput } from '../../lib/pipeline/pack.js';
 import { newRunProgress, type RunProgress, type RunSummary, runMegadocs } from '../../lib/pipeline/run.js';
 import { resolveRank } from '../../lib/ranks.js';
-import { connectHub } from '../hub-options.js';
+import { addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
@@ -18,7 +19,8 @@ import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
 import { addPackOptions, addTokenizeOptions } from './pack.js';
 
 /** Flags that only shape what is printed, never the run: kept out of the config. */
-const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json']);
+/** Flags that change what is shown or where copies go, not the run itself: kept out of the config. */
+const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo']);
 
 const SHUFFLE_HELP = `
 Shuffling: documents are packed in storage order (so a megadoc stays contiguous within its sequences),
@@ -141,6 +143,7 @@ export function register(program: Command): void {
   addMixOptions(command);
   addOptionsOnce(command, addPackOptions);
   addOptionsOnce(command, addRankOptions);
+  addPushOption(command);
   addOptionsOnce(command, addOutputOptions);
   command.addHelpText('after', SHUFFLE_HELP);
   command.action(async (inputs: string[], options: Record<string, unknown>) => {
@@ -149,7 +152,12 @@ export function register(program: Command): void {
     const { rank, worldSize } = resolveRank({ rank: given.rank, worldSize: given.worldSize }, process.env);
     const config = { ...given, rank, worldSize };
     const apiKey = apiKeyFrom(config.apiKeyEnv, config.apiKeyEnv !== 'OPENAI_API_KEY');
-    const hub = config.inputs.some(isHubUrl) ? connectHub(process.env) : undefined;
+    const pushTarget = pushTargetFrom(options);
+    const hub = config.inputs.some(isHubUrl) || pushTarget ? connectHub(process.env) : undefined;
+    const pusher =
+      hub && pushTarget
+        ? new HubPusher({ client: hub.client, target: pushTarget, root: config.out })
+        : undefined;
     const progress = newRunProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
     const lines = STAGE_LINES.map((render) => display.line(() => render(progress)));
@@ -166,6 +174,7 @@ export function register(program: Command): void {
           onWarning: (message) => display.log(`warning: ${message}`),
           local: localRunOptions(display, process.env),
           hub: hub && { client: hub.client },
+          pusher,
         }),
       );
       redraw();

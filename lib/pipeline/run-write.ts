@@ -20,7 +20,16 @@ import type { RunProgress, TokenizerFacts, WrittenDataset, WrittenOutput } from 
 
 export const MIXTURE_FILE = 'mixture.json';
 
-function sinkFor(dir: string, config: RunConfig, tokenizer: TokenizerFacts, progress: RunProgress) {
+/** Told the path of each file that lands (shards as they are written), e.g. to upload it. */
+export type OnFileWritten = (path: string) => void;
+
+function sinkFor(
+  dir: string,
+  config: RunConfig,
+  tokenizer: TokenizerFacts,
+  progress: RunProgress,
+  onFile?: OnFileWritten,
+) {
   return mdsSink({
     dir,
     dtype: tokenizer.vocabSize < 65_536 ? 'uint16' : 'uint32',
@@ -28,8 +37,9 @@ function sinkFor(dir: string, config: RunConfig, tokenizer: TokenizerFacts, prog
     compression: config.compression,
     shardSize: config.shardSize,
     hashes: config.hashes,
-    onShard: () => {
+    onShard: (shard) => {
       progress.write.shards += 1;
+      onFile?.(join(dir, shard.basename));
     },
   });
 }
@@ -41,6 +51,7 @@ export async function writeOutput(
   out: string,
   tokenizer: TokenizerFacts,
   progress: RunProgress,
+  onFile?: OnFileWritten,
 ): Promise<WrittenOutput> {
   const available = { real: spills.real.sequences, synthetic: spills.synthetic.sequences };
   const plan = planMix(available, { realEpochs: config.realEpochs, syntheticWeight: config.syntheticWeight });
@@ -63,7 +74,8 @@ export async function writeOutput(
         spills,
         count,
       );
-      datasets[stream] = await sinkFor(dir, config, tokenizer, progress)(sequences);
+      datasets[stream] = await sinkFor(dir, config, tokenizer, progress, onFile)(sequences);
+      onFile?.(join(dir, 'index.json'));
     }
     const totals = {
       real: { sequences: available.real, tokens: spills.real.tokens },
@@ -74,7 +86,7 @@ export async function writeOutput(
   } else {
     progress.write.planned = plan.total;
     const sequences = orderedSequences(plan.total, mixedOrder(plan, order), spills, count);
-    datasets.mixture = await sinkFor(out, config, tokenizer, progress)(sequences);
+    datasets.mixture = await sinkFor(out, config, tokenizer, progress, onFile)(sequences);
   }
   const realTokensSeen =
     config.streams === 'separate' ? spills.real.tokens * plan.realEpochs : progress.write.tokens.real;

@@ -13,6 +13,7 @@ import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.j
 import { openBackend, recipeFilesIdentity } from '../generate/setup.js';
 import { statsSnapshot } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
+import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { STREAM_NAMES, type StreamName } from '../mix.js';
 import { planShards } from '../plan.js';
@@ -31,7 +32,7 @@ import {
   type TokenizerFacts,
   type WrittenOutput,
 } from './run-stats.js';
-import { writeOutput } from './run-write.js';
+import { MIXTURE_FILE, writeOutput } from './run-write.js';
 
 export { newRunProgress, type RunProgress, type RunSummary } from './run-stats.js';
 
@@ -49,6 +50,8 @@ export interface RunOptions {
   hub?: HubInputOptions;
   /** What a `local:` model needs from the caller: Hub access and cache for downloads, what to show. */
   local?: LocalRunOptions;
+  /** Uploads each finished shard, then the index (or mixture.json), to a Hub dataset while the run goes on. */
+  pusher?: HubPusher;
 }
 
 /** The options that decide the output bytes: not the servers, key, concurrency, retries, timeouts, workers. */
@@ -176,7 +179,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     let written: WrittenOutput | undefined;
     const writeSeconds = await timed(async () => {
       written = await Promise.race([
-        writeOutput(complete, config, out, tokenizer, progress),
+        writeOutput(complete, config, out, tokenizer, progress, (file) => run.pusher?.addShard(file)),
         rejectOnAbort(run.signal),
       ]);
     });
@@ -184,6 +187,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     await rm(spillDir, { recursive: true, force: true });
     const summary = summarize(progress, config, written!, { streamSeconds, writeSeconds });
     await runDir.complete(summary);
+    await run.pusher?.finish(join(out, config.streams === 'separate' ? MIXTURE_FILE : 'index.json'));
     return summary;
   } catch (error) {
     await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, {
