@@ -1,6 +1,7 @@
 // bench/pack: tokens/s of the whole `megadocs pack` (read, tokenize on workers, pack, MDS + zstd, real data)
 // divided by tokens/s of a plain single-threaded gpt-tokenizer `encode` loop over the same documents,
-// measured in the same run; and peak RSS of pack at 1x and 8x the input. Usage: node dist/bench/pack.js
+// measured in the same run; and peak RSS of pack at 1x, 8x and 16x the input (16x spans more than one
+// default 64 MiB shard). Usage: node dist/bench/pack.js [node flags for the pack processes, e.g. --max-semi-space-size=4]
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
@@ -8,7 +9,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { expandInputs } from '../lib/sources/inputs.js';
 import { readDocs } from '../lib/sources/read.js';
 import { toAsyncIterable } from '../lib/stream.js';
@@ -37,8 +37,9 @@ async function inputDir(root: string, data: string, copies: number): Promise<str
   return dir;
 }
 
-/** The baseline: the same documents, encoded one after another on this thread. */
+/** The baseline: the same documents, encoded one after another on this thread (loaded only now, see below). */
 async function encodeLoop(dir: string): Promise<{ tokens: number; seconds: number }> {
+  const { encode } = await import('gpt-tokenizer/encoding/o200k_base');
   const texts: string[] = [];
   for await (const doc of toAsyncIterable(readDocs(await expandInputs([dir])))) texts.push(doc.text);
   const options = { disallowedSpecial: new Set<string>() };
@@ -52,20 +53,25 @@ interface PackRun {
   tokens: number;
   seconds: number;
   peakRssBytes: number;
+  shards: number;
 }
 
-async function packRun(cli: string, input: string, out: string, workers: number): Promise<PackRun> {
+async function packRun(
+  cli: string,
+  nodeFlags: string[],
+  input: string,
+  out: string,
+  workers: number,
+): Promise<PackRun> {
   const started = process.hrtime.bigint();
   const { stdout } = await run(
     process.execPath,
-    [cli, 'pack', input, '--out', out, '--workers', String(workers), '--quiet', '--json'],
-    {
-      maxBuffer: 1 << 20,
-    },
+    [...nodeFlags, cli, 'pack', input, '--out', out, '--workers', String(workers), '--quiet', '--json'],
+    { maxBuffer: 1 << 20 },
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const summary = JSON.parse(stdout) as { tokens: number; peakRssBytes: number };
-  return { tokens: summary.tokens, seconds, peakRssBytes: summary.peakRssBytes };
+  const summary = JSON.parse(stdout) as { tokens: number; peakRssBytes: number; shards: number };
+  return { tokens: summary.tokens, seconds, peakRssBytes: summary.peakRssBytes, shards: summary.shards };
 }
 
 const root = repositoryRoot();
@@ -73,29 +79,40 @@ const cli = path.join(root, 'dist/bin/megadocs.js');
 const data = path.resolve(root, '../shared/data');
 const work = await mkdtemp(path.join(tmpdir(), 'megadocs-bench-pack-'));
 try {
+  const nodeFlags = process.argv.slice(2);
   const small = await inputDir(work, data, 1);
   const large = await inputDir(work, data, 8);
-  const baselines = [await encodeLoop(small), await encodeLoop(small)];
-  const baseline = Math.max(...baselines.map((b) => b.tokens / b.seconds));
+  const larger = await inputDir(work, data, 16);
+  // The pack runs go first, while this process is small: a child's peak RSS (ru_maxrss) starts from its
+  // parent's RSS at fork, so the baseline's documents and encoder must not be loaded yet.
   const runs: Record<string, PackRun> = {};
   for (const [name, input, workers] of [
     ['1x, 2 workers', small, 2],
     ['8x, 2 workers', large, 2],
+    ['16x, 2 workers', larger, 2],
     ['8x, 1 worker', large, 1],
   ] as const) {
-    runs[name] = await packRun(cli, input, path.join(work, `out-${name.replace(/\W+/g, '-')}`), workers);
+    const out = path.join(work, `out-${name.replace(/\W+/g, '-')}`);
+    runs[name] = await packRun(cli, nodeFlags, input, out, workers);
   }
+  const baselines = [await encodeLoop(small), await encodeLoop(small)];
+  const baseline = Math.max(...baselines.map((b) => b.tokens / b.seconds));
   const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
   console.log(`baseline: single-threaded encode loop, o200k_base: ${(baseline / 1e6).toFixed(2)}M tok/s`);
+  if (nodeFlags.length > 0) console.log(`pack processes run with: node ${nodeFlags.join(' ')}`);
   for (const [name, result] of Object.entries(runs)) {
     const tokensPerSecond = result.tokens / result.seconds;
     console.log(
       `megadocs pack ${name}: ${(result.tokens / 1e6).toFixed(1)}M tokens in ${result.seconds.toFixed(1)}s (process start included) = ` +
-        `${(tokensPerSecond / 1e6).toFixed(2)}M tok/s, ratio ${(tokensPerSecond / baseline).toFixed(2)}x, peak RSS ${mb(result.peakRssBytes)}`,
+        `${(tokensPerSecond / 1e6).toFixed(2)}M tok/s, ratio ${(tokensPerSecond / baseline).toFixed(2)}x, ` +
+        `${result.shards} shard(s), peak RSS ${mb(result.peakRssBytes)}`,
     );
   }
-  const growth = runs['8x, 2 workers'].peakRssBytes / runs['1x, 2 workers'].peakRssBytes;
-  console.log(`peak RSS 8x / 1x input: ${growth.toFixed(2)}`);
+  const base = runs['1x, 2 workers']!.peakRssBytes;
+  console.log(
+    `peak RSS 8x / 1x input: ${(runs['8x, 2 workers']!.peakRssBytes / base).toFixed(2)}, ` +
+      `16x / 1x: ${(runs['16x, 2 workers']!.peakRssBytes / base).toFixed(2)}`,
+  );
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -62,6 +62,31 @@ async function secondsAsync(run: () => Promise<unknown>): Promise<number> {
 const mbps = (bytes: number, time: number) => (bytes / 1e6 / time).toFixed(1);
 
 async function main(): Promise<void> {
+  // First, while this process is small: a child's peak RSS (ru_maxrss) starts from its parent's RSS at fork.
+  console.log('sink memory: one shard of N MiB written with mdsSink (zstd, sha1), each in a fresh process');
+  const growth: number[] = [];
+  for (const shardMiB of SINK_SHARD_MIB) {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      fileURLToPath(import.meta.url),
+      SINK_MEMORY_CHILD,
+      String(shardMiB),
+    ]);
+    const child = JSON.parse(stdout) as {
+      rssBefore: number;
+      peakRss: number;
+      shards: number;
+      seconds: number;
+    };
+    growth.push(child.peakRss - child.rssBefore);
+    console.log(
+      `  ${String(shardMiB).padStart(4)} MiB shard: RSS ${(child.rssBefore / 2 ** 20).toFixed(0)} MB before, ` +
+        `peak ${(child.peakRss / 2 ** 20).toFixed(0)} MB, growth ${(growth.at(-1)! / 2 ** 20).toFixed(0)} MB (${child.seconds.toFixed(1)} s)`,
+    );
+  }
+  console.log(
+    `  growth at ${SINK_SHARD_MIB.at(-1)} MiB / at ${SINK_SHARD_MIB[0]} MiB: ${(growth.at(-1)! / growth[0]!).toFixed(2)}`,
+  );
+
   const shardMiB = Number(process.argv[2] ?? 64);
   const sequences = await realSequences(path.resolve(repositoryRoot(), '../shared/data'));
   const wanted = Math.ceil((shardMiB * 2 ** 20) / (4 * SEQ_LEN + 7));
@@ -132,30 +157,6 @@ async function main(): Promise<void> {
   }
   console.log(
     `(compressing the same bytes inline at level 3 would keep the caller busy ${inlineLevel3.toFixed(2)} s more)`,
-  );
-
-  console.log('sink memory: one shard of N MiB written with mdsSink (zstd, sha1), each in a fresh process');
-  const growth: number[] = [];
-  for (const shardMiB of SINK_SHARD_MIB) {
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      fileURLToPath(import.meta.url),
-      SINK_MEMORY_CHILD,
-      String(shardMiB),
-    ]);
-    const child = JSON.parse(stdout) as {
-      rssBefore: number;
-      peakRss: number;
-      shards: number;
-      seconds: number;
-    };
-    growth.push(child.peakRss - child.rssBefore);
-    console.log(
-      `  ${String(shardMiB).padStart(4)} MiB shard: RSS ${(child.rssBefore / 2 ** 20).toFixed(0)} MB before, ` +
-        `peak ${(child.peakRss / 2 ** 20).toFixed(0)} MB, growth ${(growth.at(-1)! / 2 ** 20).toFixed(0)} MB (${child.seconds.toFixed(1)} s)`,
-    );
-  }
-  console.log(
-    `  growth at ${SINK_SHARD_MIB.at(-1)} MiB / at ${SINK_SHARD_MIB[0]} MiB: ${(growth.at(-1)! / growth[0]!).toFixed(2)}`,
   );
 }
 

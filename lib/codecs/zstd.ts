@@ -8,7 +8,6 @@ export {
   checkZstdLevel,
   ZSTD_DEFAULT_LEVEL,
   ZSTD_MAX_LEVEL,
-  ZSTD_MIN_LEVEL,
   ZSTD_PIECE_BYTES,
   zstdCompressFrame,
   zstdCompressStream,
@@ -17,7 +16,6 @@ export {
   parseZstdFrameHeader,
   readFrameContentSize,
   withFrameContentSize,
-  ZSTD_FRAME_HEADER_MAX_BYTES,
   type ZstdFrameHeader,
   zstdFrameLengths,
 } from './zstd-frame.js';
