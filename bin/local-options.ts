@@ -6,7 +6,7 @@ import type { LocalRunOptions } from '../lib/generate/local-backend.js';
 import { hubCacheDir } from '../lib/generate/local-model.js';
 import { hubOptionsFromEnv } from '../lib/hub/client.js';
 import { integerAtLeast } from './options.js';
-import { formatBytes, type ProgressDisplay, type ProgressLine, rate } from './progress.js';
+import { formatBytes, type ProgressDisplay, rate } from './progress.js';
 
 export function addLocalLlmOptions(command: Command): Command {
   return command.option(
@@ -21,18 +21,20 @@ export function localRunOptions(
   display: ProgressDisplay,
   env: Record<string, string | undefined>,
 ): LocalRunOptions {
-  let line: ProgressLine | undefined;
+  let latest: { model: string; receivedBytes: number; totalBytes: number } | undefined;
   const started = Date.now();
   return {
     hub: hubOptionsFromEnv(env),
     cacheDir: hubCacheDir(env, homedir()),
     onDownload: (progress) => {
-      line ??= display.line((values) => {
-        const received = Number(values.received);
-        const perSecond = rate(received, (Date.now() - started) / 1000);
-        return `download ${values.model}  ${formatBytes(received)} / ${formatBytes(Number(values.total))}  ${formatBytes(perSecond)}/s`;
-      });
-      line.update({ model: progress.model, received: progress.receivedBytes, total: progress.totalBytes });
+      if (!latest) {
+        display.track(() => {
+          const received = latest?.receivedBytes ?? 0;
+          const perSecond = rate(received, (Date.now() - started) / 1000);
+          return `download ${latest?.model}  ${formatBytes(received)} / ${formatBytes(latest?.totalBytes ?? 0)}  ${formatBytes(perSecond)}/s`;
+        });
+      }
+      latest = progress;
     },
     onWarning: (message) => display.log(`warning: llama.cpp: ${message}`),
   };

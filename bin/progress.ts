@@ -7,14 +7,14 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
 }
 
-/** One live line; `render` is called with the line's latest values on every redraw. */
-export interface ProgressLine {
-  update(values: Record<string, number | string>): void;
-}
+/** Renders one live line from the counters it watches, given the seconds since the display started. */
+export type LineRenderer = (elapsedSeconds: number) => string;
 
 export class ProgressDisplay {
   private readonly bars?: cliProgress.MultiBar;
   private readonly stream: NodeJS.WriteStream;
+  private readonly lines: Array<{ bar?: cliProgress.SingleBar; render: LineRenderer }> = [];
+  private timer?: NodeJS.Timeout;
   readonly startedAt = Date.now();
 
   constructor(private readonly options: ProgressOptions = {}) {
@@ -30,14 +30,16 @@ export class ProgressDisplay {
     }
   }
 
-  /** Adds a line; `render` turns the values into the text shown (e.g. `tokenize  1.2M tok  800k tok/s`). */
-  line(render: (values: Record<string, number | string>, elapsedSeconds: number) => string): ProgressLine {
-    const bar = this.bars?.create(1, 0, { text: '' });
-    return {
-      update: (values) => {
-        bar?.update(0, { text: render(values, (Date.now() - this.startedAt) / 1000) });
-      },
-    };
+  /** Shows one live line per renderer, redrawn five times a second until stop(). */
+  track(...renders: LineRenderer[]): void {
+    for (const render of renders) this.lines.push({ bar: this.bars?.create(1, 0, { text: '' }), render });
+    this.timer ??= setInterval(() => this.redraw(), 200);
+  }
+
+  /** Draws every line now (e.g. once more with the final counts). */
+  redraw(): void {
+    const elapsed = (Date.now() - this.startedAt) / 1000;
+    for (const line of this.lines) line.bar?.update(0, { text: line.render(elapsed) });
   }
 
   /** A message between redraws (warnings): printed above the live lines, or plainly when no bar is shown. */
@@ -48,11 +50,14 @@ export class ProgressDisplay {
   }
 
   stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
     this.bars?.stop();
   }
 
   /** The closing summary on stderr (skipped with --quiet): aligned `label  value` rows. */
   summary(title: string, rows: Array<[string, string]>): void {
+    this.redraw();
     this.stop();
     if (this.options.quiet) return;
     const width = Math.max(...rows.map(([label]) => label.length));

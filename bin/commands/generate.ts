@@ -135,8 +135,7 @@ export function register(program: Command): void {
     const hub = inputs.some(isHubUrl) ? connectHub(process.env) : undefined;
     const progress = newGenerateProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
-    const line = display.line(() => renderProgress(progress));
-    const timer = setInterval(() => line.update({}), 200);
+    display.track(() => renderProgress(progress));
     try {
       const summary = await runWithInterrupt((signal) =>
         runGenerate(config, {
@@ -148,14 +147,12 @@ export function register(program: Command): void {
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
-      line.update({});
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       display.summary(
         `megadocs generate: wrote ${config.out}`,
         generateSummaryRows(progress.generate, summary),
       );
     } finally {
-      clearInterval(timer);
       display.stop();
       await hub?.close();
     }

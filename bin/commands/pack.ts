@@ -50,8 +50,7 @@ export function register(program: Command): void {
         : undefined;
     const progress = newPackProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
-    const line = display.line(() => renderProgress(progress));
-    const timer = setInterval(() => line.update({}), 200);
+    display.track(() => renderProgress(progress));
     try {
       const summary = await runWithInterrupt((signal) =>
         runPack(config, {
@@ -61,10 +60,8 @@ export function register(program: Command): void {
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
-      line.update({});
       printSummary(display, summary, config, options.json as boolean);
     } finally {
-      clearInterval(timer);
       display.stop();
       await hub?.close();
     }

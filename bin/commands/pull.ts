@@ -37,8 +37,7 @@ export function register(program: Command): void {
           settledBytes: 0,
           total: files.reduce((sum, file) => sum + file.size, 0),
         };
-        const line = display.line((_values, seconds) => renderProgress(state, files.length, seconds));
-        const timer = setInterval(() => line.update({}), 200);
+        display.track((seconds) => renderProgress(state, files.length, seconds));
         const startedAt = Date.now();
         try {
           const summary = await runWithInterrupt((signal) =>
@@ -56,7 +55,6 @@ export function register(program: Command): void {
               throw new MegadocsError('INTERRUPTED', 'pull interrupted', { where: dir });
             }),
           );
-          line.update({});
           printSummary(
             display,
             summary,
@@ -64,7 +62,6 @@ export function register(program: Command): void {
             options.json as boolean,
           );
         } finally {
-          clearInterval(timer);
           display.stop();
         }
       } finally {

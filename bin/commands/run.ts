@@ -160,11 +160,7 @@ export function register(program: Command): void {
         : undefined;
     const progress = newRunProgress();
     const display = new ProgressDisplay({ quiet: options.quiet as boolean });
-    const lines = STAGE_LINES.map((render) => display.line(() => render(progress)));
-    const redraw = () => {
-      for (const line of lines) line.update({});
-    };
-    const timer = setInterval(redraw, 200);
+    display.track(...STAGE_LINES.map((render) => () => render(progress)));
     try {
       const summary = await runWithInterrupt((signal) =>
         runMegadocs(config, {
@@ -177,12 +173,10 @@ export function register(program: Command): void {
           pusher,
         }),
       );
-      redraw();
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       const out = rankOutput(config.out, { rank, worldSize });
       display.summary(`megadocs run: wrote ${out}`, summaryRows(summary, progress, config));
     } finally {
-      clearInterval(timer);
       display.stop();
       await hub?.close();
     }
