@@ -109,65 +109,8 @@ async function loadNodeLlamaCpp(where: string): Promise<NodeLlamaCpp> {
 }
 
 /** Loads the library, the model (downloading a Hub model first) and a context of `concurrency` sequences. */
-export async function createLocalBackend(options: LocalBackendOptions): Promise<LocalBackend> {
-  const where = `--llm ${options.spec}`;
-  const lib = await loadNodeLlamaCpp(where);
-  const resolved = await resolveLocalModel(options.spec, {
-    hub: options.hub,
-    cacheDir: options.cacheDir,
-    onProgress: options.onDownload,
-    signal: options.signal,
-  });
-  const threads = options.threads ?? defaultThreads(options.cores ?? availableParallelism());
-  const errors: string[] = [];
-  const llama = await lib
-    .getLlama({
-      gpu: options.gpu ?? 'auto',
-      build: 'never',
-      maxThreads: threads,
-      logger: (level, message) => {
-        if (level === lib.LlamaLogLevel.error || level === lib.LlamaLogLevel.fatal)
-          errors.push(message.trim());
-        else if (level === lib.LlamaLogLevel.warn) options.onWarning?.(message.trim());
-      },
-    })
-    .catch((error: unknown) => {
-      throw new MegadocsError(
-        'LLM',
-        `node-llama-cpp has no working llama.cpp binary here (${messageOf(error)})`,
-        {
-          where,
-          hint: 'Reinstall node-llama-cpp without --omit=optional, so that its prebuilt binary for this platform is installed',
-          cause: error,
-        },
-      );
-    });
-  try {
-    await requireCompleteModel(lib, llama, resolved.path);
-    const model = await llama.loadModel({ modelPath: resolved.path }).catch((error: unknown) => {
-      const detail = errors.length ? errors.join('; ') : messageOf(error);
-      throw new MegadocsError('CORRUPT', `cannot load the model (${detail})`, {
-        where: resolved.path,
-        hint: 'The file is not a complete GGUF model (a truncated download?): download it again, or pick another file',
-        cause: error,
-      });
-    });
-    const contextSize = options.contextSize ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_SIZE);
-    const context = await model
-      .createContext({ sequences: options.concurrency, contextSize, threads })
-      .catch(async (error: unknown) => {
-        await model.dispose();
-        throw new MegadocsError(
-          'LLM',
-          `cannot create a context of ${contextSize} tokens x ${options.concurrency} sequences (${messageOf(error)})`,
-          { where, hint: 'Lower --concurrency (each parallel sequence holds its own context)', cause: error },
-        );
-      });
-    return new LocalBackend({ lib, llama, model, context, name: resolved.name, ...options });
-  } catch (error) {
-    await llama.dispose();
-    throw error;
-  }
+export function createLocalBackend(options: LocalBackendOptions): Promise<LocalBackend> {
+  return LocalBackend.open(options);
 }
 
 /**
@@ -235,7 +178,74 @@ export class LocalBackend implements LlmBackend {
   /** Sequences made so far and not in use (at most `concurrency` are ever made). */
   private readonly idle: Slot[] = [];
 
-  constructor(private readonly loaded: LoadedModel) {
+  /** See createLocalBackend. */
+  static async open(options: LocalBackendOptions): Promise<LocalBackend> {
+    const where = `--llm ${options.spec}`;
+    const lib = await loadNodeLlamaCpp(where);
+    const resolved = await resolveLocalModel(options.spec, {
+      hub: options.hub,
+      cacheDir: options.cacheDir,
+      onProgress: options.onDownload,
+      signal: options.signal,
+    });
+    const threads = options.threads ?? defaultThreads(options.cores ?? availableParallelism());
+    const errors: string[] = [];
+    const llama = await lib
+      .getLlama({
+        gpu: options.gpu ?? 'auto',
+        build: 'never',
+        maxThreads: threads,
+        logger: (level, message) => {
+          if (level === lib.LlamaLogLevel.error || level === lib.LlamaLogLevel.fatal)
+            errors.push(message.trim());
+          else if (level === lib.LlamaLogLevel.warn) options.onWarning?.(message.trim());
+        },
+      })
+      .catch((error: unknown) => {
+        throw new MegadocsError(
+          'LLM',
+          `node-llama-cpp has no working llama.cpp binary here (${messageOf(error)})`,
+          {
+            where,
+            hint: 'Reinstall node-llama-cpp without --omit=optional, so that its prebuilt binary for this platform is installed',
+            cause: error,
+          },
+        );
+      });
+    try {
+      await requireCompleteModel(lib, llama, resolved.path);
+      const model = await llama.loadModel({ modelPath: resolved.path }).catch((error: unknown) => {
+        const detail = errors.length ? errors.join('; ') : messageOf(error);
+        throw new MegadocsError('CORRUPT', `cannot load the model (${detail})`, {
+          where: resolved.path,
+          hint: 'The file is not a complete GGUF model (a truncated download?): download it again, or pick another file',
+          cause: error,
+        });
+      });
+      const contextSize = options.contextSize ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_SIZE);
+      const context = await model
+        .createContext({ sequences: options.concurrency, contextSize, threads })
+        .catch(async (error: unknown) => {
+          await model.dispose();
+          throw new MegadocsError(
+            'LLM',
+            `cannot create a context of ${contextSize} tokens x ${options.concurrency} sequences (${messageOf(error)})`,
+            {
+              where,
+              hint: 'Lower --concurrency (each parallel sequence holds its own context)',
+              cause: error,
+            },
+          );
+        });
+      return new LocalBackend({ lib, llama, model, context, name: resolved.name, ...options });
+    } catch (error) {
+      await llama.dispose();
+      throw error;
+    }
+  }
+
+  /** Private: node-llama-cpp's types stay out of the public declarations (it may not be installed). */
+  private constructor(private readonly loaded: LoadedModel) {
     this.concurrency = loaded.concurrency;
     this.format = loaded.format;
     this.modelName = loaded.name;
