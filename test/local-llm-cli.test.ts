@@ -12,6 +12,7 @@ import { requestSeed } from '../lib/generate/seeds.js';
 import { DEFAULT_TEMPLATES, renderPrompt } from '../lib/generate/templates/index.js';
 import { loadEncoder } from '../lib/tokenize/encoders.js';
 import { CLI, REPO_ROOT, runCli, tempDir } from './helpers/cli.js';
+import { startHubServer } from './helpers/hub-server.js';
 import { decodedParts } from './helpers/run-output.js';
 
 const MODEL = path.resolve(REPO_ROOT, '../shared/models/stories260K.gguf');
@@ -146,6 +147,50 @@ describe('megadocs generate --llm local:', () => {
     expect(new Set(texts).size).toBe(texts.length);
     expect(texts.every((text) => text.trim().length > 0)).toBe(true);
     expect(first.summary).toMatchObject({ requests: { completed: DOCS, failed: 0 } });
+  });
+});
+
+describe('megadocs generate --llm local:hf:', () => {
+  it('downloads the model from HF_ENDPOINT into HF_HUB_CACHE once, then runs from the cache', async () => {
+    const hub = await startHubServer({
+      repos: [
+        {
+          id: 'tiny/stories-GGUF',
+          type: 'model',
+          revisions: { main: { 'stories260K.gguf': { disk: MODEL } } },
+        },
+      ],
+    });
+    const cache = path.join(dir, 'hf-cache');
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache };
+    const spec = 'local:hf:tiny/stories-GGUF/stories260K.gguf';
+    const args = (out: string) => [
+      'generate',
+      input,
+      '--out',
+      path.join(dir, out),
+      '--llm',
+      spec,
+      '--generations',
+      '1',
+    ];
+    try {
+      const first = await runCli([...args('hub-1'), '--max-tokens', '8', '--quiet', '--json'], env);
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      const snapshots = path.join(cache, 'models--tiny--stories-GGUF', 'snapshots');
+      const [commit] = await fs.readdir(snapshots);
+      const cached = await fs.readFile(path.join(snapshots, commit!, 'stories260K.gguf'));
+      expect(Buffer.compare(cached, readFileSync(MODEL))).toBe(0);
+      const requests = hub.stats.requests.length;
+      const second = await runCli([...args('hub-2'), '--max-tokens', '8', '--quiet'], env);
+      expect(second.code).toBe(0);
+      expect(hub.stats.requests.length).toBe(requests);
+      const shard = await fs.readFile(path.join(dir, 'hub-2', 'shard.00000.jsonl.zst'));
+      expect(shard.length).toBeGreaterThan(0);
+    } finally {
+      await hub.close();
+    }
   });
 });
 
