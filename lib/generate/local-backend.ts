@@ -71,8 +71,8 @@ export type LocalRunOptions = Pick<
 
 /**
  * Threads by default: one core is left to the pipeline (tokenizer workers, I/O), because llama.cpp's threads
- * spin-wait for each other and a descheduled one stalls them all. On the shared 2-core development machine 1 thread
- * wrote 1,000-2,300 tok/s on stories260K and 2 threads 2-200 tok/s (bench/local.ts).
+ * spin-wait for each other and a descheduled one stalls them all. On the shared 2-core development machine,
+ * 1 thread wrote 1,000-2,300 tok/s on stories260K and 2 threads 2-200 tok/s (bench/local.ts).
  */
 export function defaultThreads(cores: number): number {
   return Math.max(1, Math.min(cores - 1, MAX_DEFAULT_THREADS));
