@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { rejectOnAbort } from '../abort.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
+import { peakRssBytes } from '../memory.js';
 import { rankDirName } from '../merge.js';
 import { newPackStats, type PackStats, packStage, type TailMode, validatePackOptions } from '../pack.js';
 import { planShards } from '../plan.js';
@@ -15,7 +16,7 @@ import { mdsSink, parseCompression } from '../sinks/mds.js';
 import { expandInputs } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
-import { loadEncoder } from '../tokenize/encoders.js';
+import { tokenizerFacts } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
 
 export type OutputFormat = 'mds' | 'jsonl';
@@ -82,15 +83,6 @@ export function newPackProgress(): PackProgress {
 function outputIdentity(config: PackConfig): Record<string, unknown> {
   const { workers: _workers, overwrite: _overwrite, out: _out, ...identity } = config;
   return identity;
-}
-
-/**
- * The tokenizer's vocabulary size and EOS id. The encoder itself (~60 MB of ranks) is dropped here:
- * the workers hold their own copies, and the main thread should not keep a third one alive.
- */
-async function tokenizerFacts(spec: string): Promise<{ vocabSize: number; eosId: number }> {
-  const { vocabSize, eosId } = await loadEncoder(spec);
-  return { vocabSize, eosId };
 }
 
 export interface PackRunOptions {
@@ -212,6 +204,6 @@ function summarize(
     compressionRatio: written.storedBytes > 0 ? written.rawBytes / written.storedBytes : 0,
     seconds,
     tokensPerSecond: seconds > 0 ? pack.tokens / seconds : 0,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes(),
   };
 }

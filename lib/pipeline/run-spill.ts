@@ -8,9 +8,10 @@ import { STREAM_NAMES, type StreamName } from '../mix.js';
 import { packStage } from '../pack.js';
 import { type SequenceSpillReader, SequenceSpillWriter } from '../spill.js';
 import { toAsyncIterable } from '../stream.js';
+import type { TokenizerFacts } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
 import type { Doc, Stage } from '../types.js';
-import type { RunProgress, TokenizerFacts } from './run-stats.js';
+import type { RunProgress } from './run-stats.js';
 
 /** The streams a tokenized part goes to, written before the first `/` of its id. */
 type PartStreams = StreamName | 'both';

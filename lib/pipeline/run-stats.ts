@@ -1,9 +1,11 @@
 // The counters of a `megadocs run` (one object per stage, redrawn by the CLI) and the stats recorded in
 // megadocs.json: documents in/out, generations, drops by cause, tokens per stream, sequences, shards, times.
+
 import type { AssembleStats } from '../assemble/index.js';
 import { newAssembleStats } from '../assemble/index.js';
 import type { RunConfig } from '../config.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
+import { peakRssBytes } from '../memory.js';
 import type { StreamName } from '../mix.js';
 import { newPackStats, type PackStats } from '../pack.js';
 import type { SourceStats } from '../sources/types.js';
@@ -37,12 +39,6 @@ export function newRunProgress(now = Date.now()): RunProgress {
     pack: { real: newPackStats(), synthetic: newPackStats() },
     write: { started: false, planned: 0, written: 0, tokens: { real: 0, synthetic: 0 }, shards: 0 },
   };
-}
-
-/** What packing and the sink need of the tokenizer (the encoder's tables stay in the workers). */
-export interface TokenizerFacts {
-  vocabSize: number;
-  eosId: number;
 }
 
 /** What the MDS sink reports for one dataset. */
@@ -128,7 +124,7 @@ export function summarize(
       storedBytes: sum((dataset) => dataset.storedBytes),
     },
     wallSeconds,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes(),
     phaseSeconds: { streaming: phases.streamSeconds, writing: phases.writeSeconds },
   };
 }

@@ -15,8 +15,9 @@ import {
 } from '../mix.js';
 import { mdsSink } from '../sinks/mds.js';
 import type { SequenceSpillReader } from '../spill.js';
+import type { TokenizerFacts } from '../tokenize/encoders.js';
 import type { Sequence } from '../types.js';
-import type { RunProgress, TokenizerFacts, WrittenDataset, WrittenOutput } from './run-stats.js';
+import type { RunProgress, WrittenDataset, WrittenOutput } from './run-stats.js';
 
 export const MIXTURE_FILE = 'mixture.json';
 

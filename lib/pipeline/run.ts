@@ -21,7 +21,7 @@ import { hashConfig, RunDir } from '../rundir.js';
 import { expandInputs } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { SequenceSpillReader } from '../spill.js';
-import { type Encoder, loadEncoder } from '../tokenize/encoders.js';
+import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
 import { rankOutput } from './pack.js';
 import { packToSpills } from './run-spill.js';
 import {
@@ -29,7 +29,6 @@ import {
   type RunProgress,
   type RunSummary,
   summarize,
-  type TokenizerFacts,
   type WrittenOutput,
 } from './run-stats.js';
 import { MIXTURE_FILE, writeOutput } from './run-write.js';
@@ -79,9 +78,10 @@ async function tokenizerFor(
   config: RunConfig,
   recipeNeedsIt: boolean,
 ): Promise<{ tokenizer: TokenizerFacts; codec?: Encoder }> {
-  const encoder = await loadEncoder(config.tokenizer);
-  const tokenizer = { vocabSize: encoder.vocabSize, eosId: encoder.eosId };
-  return recipeNeedsIt || config.maxInputTokens !== undefined ? { tokenizer, codec: encoder } : { tokenizer };
+  if (!recipeNeedsIt && config.maxInputTokens === undefined)
+    return { tokenizer: await tokenizerFacts(config.tokenizer) };
+  const codec = await loadEncoder(config.tokenizer);
+  return { tokenizer: codec, codec };
 }
 
 export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Promise<RunSummary> {

@@ -140,15 +140,45 @@ function buildEncoder(name: string, parts: EncodingParts): Encoder {
     tokenSplitRegex: tiktokenSplitRegex(parts.splitRegex),
   });
   lookUpBomTokensFaithfully(core, parts.ranks);
-  const maxSpecial = Math.max(...parts.specialTokens.values());
   return {
     name,
-    vocabSize: Math.max(parts.ranks.length, maxSpecial + 1),
-    eosId: specialId(parts, parts.eos),
-    bosId: parts.bos === undefined ? undefined : specialId(parts, parts.bos),
+    ...factsOf(parts),
     encode: (text) => core.encodeNative(text),
     decode: makeDecoder(parts),
   };
+}
+
+/** What a writer needs to know of a tokenizer without encoding anything. */
+export interface TokenizerFacts {
+  vocabSize: number;
+  eosId: number;
+  bosId?: number;
+}
+
+function factsOf(parts: EncodingParts): TokenizerFacts {
+  const maxSpecial = Math.max(...parts.specialTokens.values());
+  return {
+    vocabSize: Math.max(parts.ranks.length, maxSpecial + 1),
+    eosId: specialId(parts, parts.eos),
+    bosId: parts.bos === undefined ? undefined : specialId(parts, parts.bos),
+  };
+}
+
+/** The named encodings' facts, so the main thread need not import their rank tables (a test checks them). */
+const NAMED_FACTS: Record<(typeof TOKENIZER_NAMES)[number], TokenizerFacts> = {
+  o200k_base: { vocabSize: 200_007, eosId: 199_999 },
+  cl100k_base: { vocabSize: 100_277, eosId: 100_257 },
+  r50k_base: { vocabSize: 50_257, eosId: 50_256 },
+};
+
+/**
+ * Vocabulary size and EOS/BOS ids of `spec`. Unlike loadEncoder this keeps nothing loaded: importing a named
+ * encoding's ranks pins ~60 MB in the module cache, which the tokenizer workers already hold.
+ */
+export async function tokenizerFacts(spec: string): Promise<TokenizerFacts> {
+  checkTokenizerSpec(spec);
+  const named = NAMED_FACTS[spec as keyof typeof NAMED_FACTS];
+  return named ?? factsOf(await loadParts(spec));
 }
 
 function specialId(parts: EncodingParts, token: string): number {

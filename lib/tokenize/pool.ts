@@ -68,6 +68,12 @@ function workerEntry(): { script: string | URL; eval: boolean } {
   return { script: bootstrap, eval: true };
 }
 
+/**
+ * A worker holds ~35 MB live (its encoder and one batch) but V8's default sizing lets its heap grow well past
+ * that before a major GC; these limits keep the process's RSS flat over long inputs (bench/pack).
+ */
+const WORKER_HEAP_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 512 };
+
 export class TokenizerPool {
   readonly size: number;
   private readonly slots: WorkerSlot[];
@@ -102,7 +108,7 @@ export class TokenizerPool {
       const worker = new Worker(entry.script, {
         eval: entry.eval,
         workerData,
-        resourceLimits: options.resourceLimits,
+        resourceLimits: options.resourceLimits ?? WORKER_HEAP_LIMITS,
       });
       const slot: WorkerSlot = { worker, pending: new Map(), loaded: false };
       worker.on('message', (reply: BatchReply) => this.onReply(slot, reply));
