@@ -9,7 +9,15 @@ import { expandInputs } from '../lib/sources/inputs.js';
 import { readDocs } from '../lib/sources/read.js';
 import { toAsyncIterable } from '../lib/stream.js';
 import { loadEncoder } from '../lib/tokenize/encoders.js';
-import { runCli, SHARED_DATA, SHARED_TOKENIZERS, startCli, tempDir, waitCli } from './helpers/cli.js';
+import {
+  REPO_ROOT,
+  runCli,
+  SHARED_DATA,
+  SHARED_TOKENIZERS,
+  startCli,
+  tempDir,
+  waitCli,
+} from './helpers/cli.js';
 
 const record = { textField: 'text', idField: 'id', onError: 'fail' as const };
 
@@ -128,6 +136,19 @@ describe('megadocs pack output and errors', () => {
     const summary = JSON.parse(quiet.stdout.toString());
     expect(summary.documents).toBe(300);
     expect(summary.tokens).toBeGreaterThan(0);
+  });
+
+  it('warns when the whole input is shorter than one sequence', async () => {
+    const result = await runCli([
+      'pack',
+      join(REPO_ROOT, 'fixtures/web-sample.jsonl'),
+      '--out',
+      await tempDir(),
+      '--workers',
+      '0',
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/warning: all \d+ tokens were dropped.*--seq-len/);
   });
 
   it('refuses a non-empty --out unless --overwrite', async () => {

@@ -157,6 +157,11 @@ function printSummary(
   json: boolean,
 ): void {
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (summary.sequences === 0 && summary.droppedTokens > 0) {
+    display.log(
+      `warning: all ${summary.droppedTokens} tokens were dropped: the input is shorter than one sequence of ${config.seqLen} tokens (use a smaller --seq-len, or --tail pad / keep)`,
+    );
+  }
   display.summary(`megadocs pack: wrote ${rankOutput(config.out, config.rank)}`, [
     ['files', String(summary.files)],
     [
