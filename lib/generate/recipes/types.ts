@@ -1,6 +1,6 @@
 // What a recipe is: per document, which requests to make (prompt template, slots, n, sampling) and how
 // their choices become draft generations. The engine does seeds, journal, retries, filters and counting.
-import type { Doc, Usage } from '../../types.js';
+import type { Doc, Generation, Usage } from '../../types.js';
 import type { TokenCodec } from '../input.js';
 import type { PostprocessOptions } from '../postprocess.js';
 import type { PromptTemplate, Slots } from '../templates/index.js';
@@ -45,20 +45,8 @@ export interface RecipeContext {
   countRetry(reason: string): void;
 }
 
-/** A generation before the engine's filters: the recipe's view of one choice. */
-export interface Draft {
-  style?: string;
-  index: number;
-  text: string;
-  finishReason: string;
-  usage: Usage;
-  model: string;
-  seed: number;
-  genre?: string;
-  audience?: string;
-  split?: number;
-  splitOffset?: number;
-}
+/** A generation before the engine's filters: the recipe's view of one choice (the engine adds doc and recipe). */
+export type Draft = Omit<Generation, 'docId' | 'recipe' | 'usage'> & { usage: Usage };
 
 export interface RecipeOutput {
   drafts: Draft[];
