@@ -1,7 +1,7 @@
 // The public library API: re-exports only. Everything the CLI does is built from these pieces.
 
 // assemble, mix
-export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
+export { ASSEMBLE_MODES, type AssembleOptions, assembleStage, type Megadoc } from './assemble/index.js';
 export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
 // whole commands
 export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } from './config.js';
