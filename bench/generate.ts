@@ -1,12 +1,11 @@
 // Benchmark of the generation engine against the loopback OpenAI-compatible server in its own process:
 // req/s over the bound C/L at fixed latency (journal on), and the most req/s at L=0 next to the Python anchor
 // (asyncio + aiohttp + semaphore) measured in the same run. Run: npx tsx bench/generate.ts [--seconds S]
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { defaultWindow, generateStage } from '../lib/generate/engine.js';
 import { HttpBackend } from '../lib/generate/http-backend.js';
@@ -15,47 +14,12 @@ import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { createGenerateStats, latencyQuantile } from '../lib/generate/stats.js';
 import { drain, fromAsyncIterable } from '../lib/stream.js';
 import type { Doc } from '../lib/types.js';
+import { REPO, startLlmServer, stopLlmServer } from './llm-server.js';
 
-/** The repository root, from bench/ when run with tsx or from dist/bench/ when compiled. */
-const REPO = path.resolve(import.meta.dirname, import.meta.filename.endsWith('.ts') ? '..' : '../..');
 const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const SECONDS = Number(values.seconds);
-
-interface Server {
-  url: string;
-  process: ChildProcess;
-  lines: AsyncIterator<string>;
-}
-
-/** The test server (test/helpers/openai-server-main.ts) in a child process, answering after `latencyMs`. */
-async function startServer(latencyMs: number): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(REPO, 'test/helpers/openai-server-main.ts'),
-      '--latency-ms',
-      String(latencyMs),
-    ],
-    { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const first = await lines.next();
-  if (first.done) throw new Error('the test server exited before listening');
-  return { url: (JSON.parse(first.value) as { url: string }).url, process: child, lines };
-}
-
-/** Stops the server; resolves to its CPU per request served (its own share of the machine). */
-async function stopServer(server: Server): Promise<number> {
-  server.process.kill('SIGTERM');
-  const last = await server.lines.next();
-  return last.done
-    ? Number.NaN
-    : (JSON.parse(last.value) as { cpuMicrosPerRequest: number }).cpuMicrosPerRequest;
-}
 
 const TEXTS = readFileSync(DATA_FILE, 'utf8')
   .trim()
@@ -162,7 +126,7 @@ async function main(): Promise<void> {
     [64, 50],
     [256, 100],
   ] as const) {
-    const server = await startServer(latencyMs);
+    const server = await startLlmServer(latencyMs);
     try {
       const bound = (concurrency * 1000) / latencyMs;
       await runEngine(server.url, concurrency, concurrency * 2); // warm-up: connections, JIT
@@ -173,10 +137,10 @@ async function main(): Promise<void> {
           `max in flight ${measure.maxInFlight}; latency p50 ${measure.p50.toFixed(1)} ms p99 ${measure.p99.toFixed(1)} ms`,
       );
     } finally {
-      console.log(`  (server process: ${(await stopServer(server)).toFixed(0)} us CPU/request)`);
+      console.log(`  (server process: ${(await stopLlmServer(server)).toFixed(0)} us CPU/request)`);
     }
   }
-  const server = await startServer(0);
+  const server = await startLlmServer(0);
   try {
     await runEngine(server.url, 64, 1_000);
     const probe = await runEngine(server.url, 64, 2_000);
@@ -203,7 +167,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    console.log(`  (server process: ${(await stopServer(server)).toFixed(0)} us CPU/request)`);
+    console.log(`  (server process: ${(await stopLlmServer(server)).toFixed(0)} us CPU/request)`);
   }
 }
 

@@ -2,12 +2,10 @@
 // at zero latency (G=4, stitch), each stage's share of the wall time (the chain built up one stage at a time),
 // and the chain's overhead over the LLM calls alone at C=64, L=50 ms (target: under 10%), in the same run.
 // Run: npx tsx bench/run.ts [--docs N] [--latency-docs N]   (or node dist/bench/run.js after a build)
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { assembleStage } from '../lib/assemble/index.js';
 import { parseRunConfig, type RunConfig } from '../lib/config.js';
@@ -22,31 +20,12 @@ import { readDocs } from '../lib/sources/read.js';
 import { drain } from '../lib/stream.js';
 import { loadEncoder } from '../lib/tokenize/encoders.js';
 import { tokenizeStage } from '../lib/tokenize/stage.js';
+import { REPO, startLlmServer, stopLlmServer } from './llm-server.js';
 
-/** The repository root, from bench/ when run with tsx or from dist/bench/ when compiled. */
-const REPO = path.resolve(import.meta.dirname, import.meta.filename.endsWith('.ts') ? '..' : '../..');
 const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
 const { values } = parseArgs({
   options: { docs: { type: 'string', default: '2000' }, 'latency-docs': { type: 'string', default: '4000' } },
 });
-
-/** The test server (test/helpers/openai-server-main.ts) in its own process, answering after `latencyMs`. */
-async function startServer(latencyMs: number): Promise<{ url: string; process: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(REPO, 'test/helpers/openai-server-main.ts'),
-      '--latency-ms',
-      String(latencyMs),
-    ],
-    { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
-  if (first.done) throw new Error('the test server exited before listening');
-  return { url: (JSON.parse(first.value) as { url: string }).url, process: child };
-}
 
 /** `count` real fineweb documents (the 300 texts in turn, each copy with its own id) as a JSONL file. */
 async function benchInput(dir: string, count: number): Promise<string> {
@@ -172,7 +151,7 @@ async function main(): Promise<void> {
       `${availableParallelism()} cores, tokenizer workers ${benchConfig('x', 'x', 'http://x').workers}`,
   );
   try {
-    let server = await startServer(0);
+    let server = await startLlmServer(0);
     try {
       const config = benchConfig(await benchInput(work, docs), path.join(work, 'out-l0'), server.url);
       await timeChain(config, 1, work); // warm-up: connections, JIT, page cache
@@ -198,9 +177,9 @@ async function main(): Promise<void> {
           `${((tokens.real + tokens.synthetic) / 1e6).toFixed(2)}M packed tokens`,
       );
     } finally {
-      server.process.kill('SIGTERM');
+      await stopLlmServer(server);
     }
-    server = await startServer(50);
+    server = await startLlmServer(50);
     try {
       const config = benchConfig(await benchInput(work, latencyDocs), path.join(work, 'out-l50'), server.url);
       const alone: number[] = [];
@@ -227,7 +206,7 @@ async function main(): Promise<void> {
           'packed tok/s at the pace of the LLM calls alone (an original in its megadoc is tokenized once for both)',
       );
     } finally {
-      server.process.kill('SIGTERM');
+      await stopLlmServer(server);
     }
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,0 +1,42 @@
+// The loopback OpenAI-compatible test server (test/helpers/openai-server-main.ts) in a child process, for the
+// benchmarks that need the server off their own CPU thread: started with a fixed latency, stopped with its CPU use.
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** The repository root, from bench/ when run with tsx or from dist/bench/ when compiled. */
+export const REPO = path.resolve(import.meta.dirname, import.meta.filename.endsWith('.ts') ? '..' : '../..');
+
+export interface LlmServerProcess {
+  url: string;
+  process: ChildProcess;
+  lines: AsyncIterator<string>;
+}
+
+/** Starts the server answering after `latencyMs`; resolves once it listens. */
+export async function startLlmServer(latencyMs: number): Promise<LlmServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(REPO, 'test/helpers/openai-server-main.ts'),
+      '--latency-ms',
+      String(latencyMs),
+    ],
+    { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done) throw new Error('the test server exited before listening');
+  return { url: (JSON.parse(first.value) as { url: string }).url, process: child, lines };
+}
+
+/** Stops the server; resolves to its CPU per request served (its own share of the machine). */
+export async function stopLlmServer(server: LlmServerProcess): Promise<number> {
+  server.process.kill('SIGTERM');
+  const last = await server.lines.next();
+  return last.done
+    ? Number.NaN
+    : (JSON.parse(last.value) as { cpuMicrosPerRequest: number }).cpuMicrosPerRequest;
+}
