@@ -100,6 +100,22 @@ describe('megadocs pull (library)', () => {
     await expectIdentical([file]);
   });
 
+  it('restarts a partial file of full length whose bytes are wrong, without landing it', async () => {
+    const [file] = await listed('hf://datasets/HuggingFaceFW/fineweb/data/CC-MAIN-2013-20/000_00001.parquet');
+    const served = (await server.fileBytes(file.repo, file.revision, file.path))!;
+    const partial = path.join(dir, file.path + PARTIAL_SUFFIX);
+    await fs.mkdir(path.dirname(partial), { recursive: true });
+    const damaged = Buffer.from(served);
+    damaged[damaged.length >> 1] ^= 0xff;
+    await fs.writeFile(partial, damaged);
+    const summary = await pullHubFiles([file], dir, client);
+    expect(summary).toMatchObject({ downloaded: 1, resumed: 0, bytes: file.size });
+    expect(
+      server.stats.requests.filter((request) => request.host === 'cdn').map((request) => request.range),
+    ).toEqual([undefined]);
+    await expectIdentical([file]);
+  });
+
   it('resumes after the connection breaks in the middle of a file', async () => {
     const [file] = await listed('hf://datasets/HuggingFaceFW/fineweb/data/CC-MAIN-2013-20/000_00002.parquet');
     const cutAt = 100_000;

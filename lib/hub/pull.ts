@@ -1,13 +1,14 @@
 // Mirrors Hub files to disk with the repo's layout: bounded parallelism, size + LFS sha256 (or git oid) checks,
 // resume (complete files skipped, partial `.incomplete` files continued by Range or restarted), atomic landing.
-import { createHash, type Hash } from 'node:crypto';
-import { once, setMaxListeners } from 'node:events';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { setMaxListeners } from 'node:events';
+import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { HubClient } from './client.js';
 import type { HubFile } from './files.js';
+import { fileHasher } from './hasher.js';
 import { fetchHubFile, hubFileName } from './shard.js';
 
 export interface PullOptions {
@@ -64,18 +65,18 @@ export async function pullHubFiles(
     summary.bytes += count;
     options.onProgress?.({ bytes: count });
   };
+  const context: PullContext = {
+    client,
+    attempts: options.attempts ?? 4,
+    onBytes,
+    signal,
+  };
+  fileHasher(); // boots the hashing thread now, beside the first downloads
   let next = 0;
   const worker = async () => {
     while (next < files.length && !signal.aborted) {
       const file = files[next++];
-      const outcome = await pullFile(
-        file,
-        destination(dir, file),
-        client,
-        options.attempts ?? 4,
-        onBytes,
-        signal,
-      );
+      const outcome = await pullFile(file, destination(dir, file), context);
       summary[outcome] += 1;
       options.onProgress?.({ bytes: 0, finished: { file, outcome } });
     }
@@ -105,28 +106,30 @@ function destination(dir: string, file: HubFile): string {
   return target;
 }
 
-async function pullFile(
-  file: HubFile,
-  target: string,
-  client: HubClient,
-  attempts: number,
-  onBytes: (count: number) => void,
-  signal: AbortSignal,
-): Promise<PullOutcome> {
-  const existing = await fs.stat(target).catch(() => undefined);
+interface PullContext {
+  client: HubClient;
+  attempts: number;
+  onBytes: (count: number) => void;
+  signal: AbortSignal;
+}
+
+async function pullFile(file: HubFile, target: string, context: PullContext): Promise<PullOutcome> {
+  const [existing] = await Promise.all([
+    fs.stat(target).catch(() => undefined),
+    fs.mkdir(path.dirname(target), { recursive: true }),
+  ]);
   if (existing?.isFile() && existing.size === file.size) return 'skipped';
-  await fs.mkdir(path.dirname(target), { recursive: true });
   const partial = target + PARTIAL_SUFFIX;
   for (let attempt = 1; ; attempt += 1) {
     const offset = await usableOffset(partial, file.size);
     try {
-      const { digest, resumed } = await download(file, partial, offset, client, onBytes, signal);
-      await verify(file, partial, digest);
+      const resumed = await download(file, partial, offset, context);
+      await verify(file, partial);
       await fs.rename(partial, target); // atomic: a complete path is always a complete, verified file
       return resumed ? 'resumed' : 'downloaded';
     } catch (error) {
       if (error instanceof MegadocsError && error.code === 'CORRUPT') await fs.rm(partial, { force: true });
-      if (signal.aborted || attempt >= attempts || !isRetryable(error)) throw error;
+      if (context.signal.aborted || attempt >= context.attempts || !isRetryable(error)) throw error;
     }
   }
 }
@@ -140,68 +143,60 @@ async function usableOffset(partial: string, size: number): Promise<number> {
   return 0;
 }
 
-/** Appends the rest of the file to `partial` from `offset` (or rewrites it if the server sends it whole). */
+/**
+ * Appends the rest of the file to `partial` from `offset` (or rewrites it if the server sends it whole);
+ * resolves to whether earlier bytes were kept.
+ */
 async function download(
   file: HubFile,
   partial: string,
   offset: number,
-  client: HubClient,
-  onBytes: (count: number) => void,
-  signal: AbortSignal,
-): Promise<{ digest?: string; resumed: boolean }> {
-  const hash = newHash(file);
-  if (offset === file.size && offset > 0) {
-    await feed(hash, partial);
-    return { digest: hash?.digest('hex'), resumed: true };
-  }
-  const response = await fetchHubFile(client, file, offset, undefined, { allowWhole: true, signal });
-  const resumed = offset > 0 && response.status === 206;
-  if (resumed) await feed(hash, partial);
-  await appendBody(response.body, partial, resumed, (chunk) => {
-    hash?.update(chunk);
-    onBytes(chunk.length);
+  context: PullContext,
+): Promise<boolean> {
+  if (offset === file.size && offset > 0) return true;
+  const response = await fetchHubFile(context.client, file, offset, undefined, {
+    allowWhole: true,
+    signal: context.signal,
   });
-  return { digest: hash?.digest('hex'), resumed };
+  const resumed = offset > 0 && response.status === 206;
+  await appendBody(response.body, partial, resumed, context.onBytes);
+  return resumed;
 }
 
 /**
- * Writes a response body to `partial` (appending or from scratch). When the transfer breaks, what arrived
+ * Pipes a response body into `partial` (appending or from scratch). When the transfer breaks, what arrived
  * is still flushed to disk before the error is thrown, so the next try resumes from there.
  */
 async function appendBody(
   body: Readable,
   partial: string,
   append: boolean,
-  onChunk: (chunk: Buffer) => void,
+  onBytes: (count: number) => void,
 ): Promise<void> {
   const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      onChunk(chunk);
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-  } finally {
-    await new Promise<void>((resolve, reject) => {
-      out.end((error?: Error | null) => (error ? reject(error) : resolve()));
-    });
-  }
+  out.on('error', (error) => body.destroy(error));
+  body.on('data', (chunk: Buffer) => onBytes(chunk.length));
+  body.pipe(out);
+  const broken = await finished(body).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (broken) out.end(); // flushes what arrived (a completed body ends `out` through the pipe)
+  await finished(out);
+  if (broken) throw broken;
 }
 
-/** The hash the listing gives for this file: sha256 for LFS files, the git blob sha1 for others. */
-function newHash(file: HubFile): Hash | undefined {
-  if (file.sha256) return createHash('sha256');
-  if (file.gitOid) return createHash('sha1').update(`blob ${file.size}\0`);
-  return undefined;
-}
-
-async function feed(hash: Hash | undefined, file: string): Promise<void> {
-  if (!hash) return;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-}
-
-async function verify(file: HubFile, partial: string, digest: string | undefined): Promise<void> {
-  const { size } = await fs.stat(partial);
+/**
+ * Checks the whole partial file (kept and new bytes alike) against the listing: its size, and the sha256 of LFS
+ * files or the git blob sha1 of others, hashed on the hashing thread.
+ */
+async function verify(file: HubFile, partial: string): Promise<void> {
   const expected = file.sha256 ?? file.gitOid;
+  const { size, digest } = file.sha256
+    ? await fileHasher().hash(partial, 'sha256')
+    : file.gitOid
+      ? await fileHasher().hash(partial, 'sha1', `blob ${file.size}\0`)
+      : { size: (await fs.stat(partial)).size, digest: undefined };
   const problem =
     size !== file.size
       ? `${size} bytes arrived, the Hub lists ${file.size}`
