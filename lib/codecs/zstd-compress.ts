@@ -1,9 +1,8 @@
 // zstd compression into ONE frame that declares its content size, streamed in bounded pieces through zstd-codec
 // on a worker thread: the caller keeps working, and neither side ever holds the whole input or output.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
+import { startWorker } from '../worker-entry.js';
 import { withFrameContentSize, ZSTD_FRAME_HEADER_MAX_BYTES } from './zstd-frame.js';
 
 /**
@@ -41,19 +40,6 @@ export type CompressReply =
   | { type: 'output'; outputs: Uint8Array[]; spent?: ArrayBuffer }
   | { type: 'failed'; error: string };
 
-/**
- * How to start the worker. Built, zstd-worker.js sits next to this file. From the TypeScript sources (vitest,
- * tsx) only zstd-worker.ts exists, and Node 20 cannot load it directly: a one-line bootstrap registers tsx first.
- */
-function workerEntry(): { script: string | URL; eval: boolean } {
-  const compiled = new URL('./zstd-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { script: compiled, eval: false };
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const source = new URL('./zstd-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return { script: bootstrap, eval: true };
-}
-
 interface Waiting {
   resolve: (outputs: Uint8Array[]) => void;
   reject: (error: Error) => void;
@@ -73,8 +59,7 @@ class CompressionWorker {
   private failure: Error | undefined;
 
   constructor() {
-    const entry = workerEntry();
-    this.worker = new Worker(entry.script, { eval: entry.eval });
+    this.worker = startWorker(import.meta.url, 'zstd-worker');
     this.worker.unref();
     this.worker.on('message', (reply: CompressReply) => {
       const waiting = this.waiting.shift();

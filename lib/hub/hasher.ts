@@ -1,8 +1,7 @@
 // Hashes pulled files on one worker thread (by path, after they are written), so the downloads keep the main
 // thread; answers each file's digest (sha256, or git's blob sha1) and size. One thread per process, started once.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-entry.js';
 
 /** What the worker is asked: hash the file at `path` with `algorithm`, after `prefix` (git's `blob SIZE\0`). */
 export interface HashRequest {
@@ -26,19 +25,6 @@ interface Waiting {
 }
 
 /**
- * How to start the worker. Built, hash-worker.js sits next to this file. From the TypeScript sources (vitest,
- * tsx) only hash-worker.ts exists, and Node 20 cannot load it directly: a one-line bootstrap registers tsx first.
- */
-function workerEntry(): { script: string | URL; eval: boolean } {
-  const compiled = new URL('./hash-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { script: compiled, eval: false };
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const source = new URL('./hash-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return { script: bootstrap, eval: true };
-}
-
-/**
  * The hashing thread shared by all downloads (requests run concurrently on it). It holds the process open only
  * while a request is in flight; a failed worker is retired and the next call of fileHasher() starts a new one.
  */
@@ -49,8 +35,7 @@ export class FileHasher {
   private failure: Error | undefined;
 
   constructor() {
-    const entry = workerEntry();
-    this.worker = new Worker(entry.script, { eval: entry.eval });
+    this.worker = startWorker(import.meta.url, 'hash-worker');
     this.worker.unref();
     this.worker.on('message', (reply: HashReply) => this.settle(reply));
     this.worker.on('error', (error) => this.retire(error));

@@ -1,9 +1,8 @@
 // A pool of tokenizer worker threads: sends each batch of texts to the least loaded worker, gets the ids
 // back as transferred Uint32Arrays, and turns a load failure or a crash into one MegadocsError for all callers.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { type ResourceLimits, Worker } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { type ErrorCode, MegadocsError } from '../errors.js';
+import { startWorker } from '../worker-entry.js';
 
 /** What every worker is started with. */
 export interface WorkerSettings {
@@ -55,20 +54,6 @@ interface WorkerSlot {
 }
 
 /**
- * How to start a worker. Built, the pool runs from dist/lib/tokenize/pool.js and worker.js sits next to it.
- * From the TypeScript sources (vitest, tsx) only worker.ts exists, and on Node 20 `execArgv: ['--import', 'tsx']`
- * still fails on it ("Unknown file extension .ts"): a one-line bootstrap registers tsx, then imports worker.ts.
- */
-function workerEntry(): { script: string | URL; eval: boolean } {
-  const compiled = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { script: compiled, eval: false };
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const source = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return { script: bootstrap, eval: true };
-}
-
-/**
  * A worker holds ~35 MB live (its encoder and one batch) but V8's default sizing lets its heap grow well past
  * that before a major GC; these limits keep the process's RSS flat over long inputs (bench/pack).
  */
@@ -102,11 +87,9 @@ export class TokenizerPool {
     });
     // Nobody may be waiting for the load when it fails; encode() and ready() report the failure.
     this.loaded.catch(() => {});
-    const entry = workerEntry();
     const workerData: WorkerSettings = { tokenizer: options.tokenizer, bos: options.bos, eos: options.eos };
     this.slots = Array.from({ length: options.workers }, () => {
-      const worker = new Worker(entry.script, {
-        eval: entry.eval,
+      const worker = startWorker(import.meta.url, 'worker', {
         workerData,
         resourceLimits: options.resourceLimits ?? WORKER_HEAP_LIMITS,
       });
