@@ -1,5 +1,6 @@
 // Text <-> token ids for the named encodings (o200k_base, cl100k_base, r50k_base, tiktoken:PATH for Llama 3),
-// on gpt-tokenizer's byte-pair core, with two fixes that make the ids equal OpenAI tiktoken's.
+// on gpt-tokenizer's rank tables and byte-pair merge, with two fixes that make the ids equal OpenAI tiktoken's,
+// split and looked up by piece-encoder.ts.
 import { BytePairEncodingCore, type RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
 import {
   CL100K_TOKEN_SPLIT_REGEX,
@@ -7,6 +8,7 @@ import {
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import { MegadocsError } from '../errors.js';
+import { createPieceEncoder, MAX_IDS_PER_UNIT, type MergePiece } from './piece-encoder.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 
 export interface Encoder {
@@ -18,6 +20,11 @@ export interface Encoder {
   bosId?: number;
   /** Plain text: special-token strings such as `<|endoftext|>` are encoded as ordinary text; never throws. */
   encode(text: string): number[];
+  /**
+   * encode() without allocating: writes the ids into `out` from `at` and returns the index after the last;
+   * `out` needs room for MAX_IDS_PER_UNIT ids per UTF-16 unit of `text`.
+   */
+  encodeInto(text: string, out: Uint32Array, at: number): number;
   decode(ids: ArrayLike<number>): string;
 }
 
@@ -94,6 +101,20 @@ function tiktokenSplitRegex(regex: RegExp): RegExp {
 
 type RankLookup = (key: Uint8Array) => number | undefined;
 
+/** The core's merge of one piece (not in its typed API; its public encode would split the piece again). */
+function coreMerge(core: BytePairEncodingCore): MergePiece {
+  const internals = core as unknown as { bytePairEncode?: MergePiece };
+  const merge = internals.bytePairEncode?.bind(core);
+  if (!merge) throw missingInternal('bytePairEncode');
+  return merge;
+}
+
+function missingInternal(name: string): MegadocsError {
+  return new MegadocsError('TOKENIZER', `gpt-tokenizer no longer has BytePairEncodingCore.${name}`, {
+    hint: 'Install the gpt-tokenizer 4.x version megadocs was tested with',
+  });
+}
+
 /**
  * Fix 2, U+FEFF: the core finds the rank of a byte run by decoding it with a TextDecoder that drops a
  * leading BOM, so merges into tokens that start with U+FEFF ("\uFEFF", "\uFEFF#", ...) never happen.
@@ -102,15 +123,7 @@ type RankLookup = (key: Uint8Array) => number | undefined;
 function lookUpBomTokensFaithfully(core: BytePairEncodingCore, ranks: RawBytePairRanks): void {
   const internals = core as unknown as { getBpeRankFromBytes?: RankLookup };
   const coreLookup = internals.getBpeRankFromBytes?.bind(core);
-  if (!coreLookup) {
-    throw new MegadocsError(
-      'TOKENIZER',
-      'gpt-tokenizer no longer has BytePairEncodingCore.getBpeRankFromBytes',
-      {
-        hint: 'Install the gpt-tokenizer 4.x version megadocs was tested with',
-      },
-    );
-  }
+  if (!coreLookup) throw missingInternal('getBpeRankFromBytes');
   const bomRanks = new Map<string, number>();
   ranks.forEach((entry, rank) => {
     // gpt-tokenizer's tables (and ours, see tiktoken-file.ts) keep such tokens as bytes, never as strings.
@@ -140,10 +153,21 @@ function buildEncoder(name: string, parts: EncodingParts): Encoder {
     tokenSplitRegex: tiktokenSplitRegex(parts.splitRegex),
   });
   lookUpBomTokensFaithfully(core, parts.ranks);
+  // The piece encoder caches merged pieces itself; the core's LRU cache would hold a second copy.
+  core.setMergeCacheSize(0);
+  const encodePieces = createPieceEncoder({
+    ranks: parts.ranks,
+    splitRegex: tiktokenSplitRegex(parts.splitRegex),
+    merge: coreMerge(core),
+  });
   return {
     name,
     ...factsOf(parts),
-    encode: (text) => core.encodeNative(text),
+    encode: (text) => {
+      const ids = new Uint32Array(text.length * MAX_IDS_PER_UNIT);
+      return Array.from(ids.subarray(0, encodePieces(text, ids, 0)));
+    },
+    encodeInto: encodePieces,
     decode: makeDecoder(parts),
   };
 }

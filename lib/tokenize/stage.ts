@@ -3,6 +3,7 @@
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, Stage, TokenizedDoc } from '../types.js';
 import { loadEncoder } from './encoders.js';
+import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import { type EncodedBatch, TokenizerPool } from './pool.js';
 
 export interface TokenizeOptions {
@@ -31,11 +32,14 @@ export function tokenizeStage(options: TokenizeOptions): Stage<Doc, TokenizedDoc
 
 async function* encodeOnMainThread(input: Highland.Stream<Doc>, options: TokenizeOptions) {
   const encoder = await loadEncoder(options.tokenizer);
-  const bos = options.bos && encoder.bosId !== undefined ? [encoder.bosId] : [];
-  const eos = options.eos ? [encoder.eosId] : [];
+  const bos = options.bos ? encoder.bosId : undefined;
   for await (const doc of toAsyncIterable(input)) {
-    const tokens = Uint32Array.from([...bos, ...encoder.encode(doc.text), ...eos]);
-    yield { id: doc.id, tokens } satisfies TokenizedDoc;
+    const ids = new Uint32Array(doc.text.length * MAX_IDS_PER_UNIT + 2);
+    let at = 0;
+    if (bos !== undefined) ids[at++] = bos;
+    at = encoder.encodeInto(doc.text, ids, at);
+    if (options.eos) ids[at++] = encoder.eosId;
+    yield { id: doc.id, tokens: ids.slice(0, at) } satisfies TokenizedDoc;
   }
 }
 

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
 import { loadEncoder } from './encoders.js';
+import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import type { BatchReply, BatchRequest, SerializedError, WorkerSettings } from './pool.js';
 
 const settings = workerData as WorkerSettings;
@@ -18,20 +19,21 @@ try {
   const bos = settings.bos ? encoder.bosId : undefined;
   const eos = settings.eos ? encoder.eosId : undefined;
   port.postMessage({ type: 'ready' } satisfies BatchReply);
+  // Reused for every batch, so encoding allocates nothing per token; each reply is a right-sized copy.
+  let scratch = new Uint32Array(0);
   port.on('message', ({ id, texts }: BatchRequest) => {
     try {
-      const encoded = texts.map((text) => encoder.encode(text));
-      const extra = (bos === undefined ? 0 : 1) + (eos === undefined ? 0 : 1);
+      const room = texts.reduce((sum, text) => sum + text.length * MAX_IDS_PER_UNIT + 2, 0);
+      if (scratch.length < room) scratch = new Uint32Array(room);
       const ends = new Uint32Array(texts.length);
-      const tokens = new Uint32Array(encoded.reduce((sum, ids) => sum + ids.length + extra, 0));
-      let offset = 0;
-      encoded.forEach((ids, index) => {
-        if (bos !== undefined) tokens[offset++] = bos;
-        tokens.set(ids, offset);
-        offset += ids.length;
-        if (eos !== undefined) tokens[offset++] = eos;
-        ends[index] = offset;
+      let at = 0;
+      texts.forEach((text, index) => {
+        if (bos !== undefined) scratch[at++] = bos;
+        at = encoder.encodeInto(text, scratch, at);
+        if (eos !== undefined) scratch[at++] = eos;
+        ends[index] = at;
       });
+      const tokens = scratch.slice(0, at);
       const reply: BatchReply = { type: 'batch', id, tokens, ends };
       port.postMessage(reply, [tokens.buffer, ends.buffer]);
     } catch (error) {
