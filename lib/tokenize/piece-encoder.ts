@@ -1,7 +1,10 @@
-// The encode loop: splits text into pieces with the encoding's regex and looks each piece up in a flat
-// open-addressing table read in place from the text (no substring, no Map): the vocabulary's single-token
-// strings plus a bounded cache of the multi-token pieces met so far. Only a piece seen for the first time
-// goes to gpt-tokenizer's byte-pair merge. Same ids as the core's encodeNative, about 1.5x its speed.
+// The encode loop: splits text into pieces with the encoding's regex (run on the class text, class-text.ts)
+// and looks each piece up in a flat open-addressing table read in place from the text (no substring, no Map):
+// the vocabulary's single-token strings plus a bounded cache of the multi-token pieces met so far. Only a piece
+// seen for the first time goes to gpt-tokenizer's byte-pair merge. Same ids as the core's encodeNative, about
+// 3x its speed once the cache is warm.
+
+import { ClassTexts, classTextRegex } from './class-text.js';
 
 /** Merges one piece that is not a single token into ids (gpt-tokenizer's byte-pair core). */
 export type MergePiece = (piece: string) => readonly number[];
@@ -32,14 +35,20 @@ export function createPieceEncoder(parts: PieceEncoderParts): PieceEncode {
   const table = new PieceTable(parts.ranks, parts.maxCachedPieces ?? DEFAULT_MAX_CACHED_PIECES);
   const flags = parts.splitRegex.flags.replace('g', '');
   // Sticky: a match must start where the previous one ended, so only its end (lastIndex) is needed.
-  const splitter = new RegExp(parts.splitRegex.source, `${flags}y`);
+  const unicodeSplitter = new RegExp(parts.splitRegex.source, `${flags}y`);
+  const classSplitter = classTextRegex(parts.splitRegex);
+  const classTexts = new ClassTexts();
   return (text, out, at) => {
+    const classText = classSplitter && classTexts.of(text);
+    // Boundaries found in the class text are those of the text itself (same length, same classes).
+    const [splitter, scanned] =
+      classText === undefined ? [unicodeSplitter, text] : [classSplitter!, classText];
     let next = at;
     let start = 0;
     while (start < text.length) {
       splitter.lastIndex = start;
       // The encodings' regexes match every character; were one not matched, it is skipped, as matchAll would.
-      if (!splitter.test(text)) {
+      if (!splitter.test(scanned)) {
         start += 1;
         continue;
       }
