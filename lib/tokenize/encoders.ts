@@ -8,6 +8,7 @@ import {
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import { MegadocsError } from '../errors.js';
+import { ByteRanks } from './byte-ranks.js';
 import { createPieceEncoder, MAX_IDS_PER_UNIT, type MergePiece } from './piece-encoder.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 
@@ -99,14 +100,30 @@ function tiktokenSplitRegex(regex: RegExp): RegExp {
   return new RegExp(source, regex.flags);
 }
 
-type RankLookup = (key: Uint8Array) => number | undefined;
-
-/** The core's merge of one piece (not in its typed API; its public encode would split the piece again). */
-function coreMerge(core: BytePairEncodingCore): MergePiece {
-  const internals = core as unknown as { bytePairEncode?: MergePiece };
-  const merge = internals.bytePairEncode?.bind(core);
-  if (!merge) throw missingInternal('bytePairEncode');
-  return merge;
+/**
+ * gpt-tokenizer's byte-pair merge of one piece (its bytePairEncode: not in the typed API; the public encode
+ * would split the piece again). The core is built without a rank table of its own: every rank it asks for is
+ * looked up by exact bytes in ByteRanks (Fix 2: its own lookup decodes byte runs with a TextDecoder that drops
+ * a leading U+FEFF, so merges into tokens that start with one, "\uFEFF", "\uFEFF#", ..., would never happen).
+ */
+function byteRankMerge(parts: EncodingParts, splitRegex: RegExp): MergePiece {
+  const byteRanks = new ByteRanks(parts.ranks);
+  const core = new BytePairEncodingCore({
+    bytePairRankDecoder: [],
+    tokenSplitRegex: splitRegex,
+    mergeCacheSize: 0,
+  });
+  const internals = core as unknown as {
+    bytePairEncode?: MergePiece;
+    getBpeRankFromBytes?: (key: Uint8Array) => number | undefined;
+    getBpeRankFromString?: (key: string) => number | undefined;
+  };
+  for (const name of ['bytePairEncode', 'getBpeRankFromBytes', 'getBpeRankFromString'] as const) {
+    if (typeof internals[name] !== 'function') throw missingInternal(name);
+  }
+  internals.getBpeRankFromBytes = (key) => byteRanks.get(key);
+  internals.getBpeRankFromString = (key) => byteRanks.get(Buffer.from(key));
+  return internals.bytePairEncode!.bind(core);
 }
 
 function missingInternal(name: string): MegadocsError {
@@ -115,50 +132,18 @@ function missingInternal(name: string): MegadocsError {
   });
 }
 
-/**
- * Fix 2, U+FEFF: the core finds the rank of a byte run by decoding it with a TextDecoder that drops a
- * leading BOM, so merges into tokens that start with U+FEFF ("\uFEFF", "\uFEFF#", ...) never happen.
- * Runs that start with the BOM's bytes are looked up here instead; all others go to the core as before.
- */
-function lookUpBomTokensFaithfully(core: BytePairEncodingCore, ranks: RawBytePairRanks): void {
-  const internals = core as unknown as { getBpeRankFromBytes?: RankLookup };
-  const coreLookup = internals.getBpeRankFromBytes?.bind(core);
-  if (!coreLookup) throw missingInternal('getBpeRankFromBytes');
-  const bomRanks = new Map<string, number>();
-  ranks.forEach((entry, rank) => {
-    // gpt-tokenizer's tables (and ours, see tiktoken-file.ts) keep such tokens as bytes, never as strings.
-    if (typeof entry !== 'string' && startsWithBom(entry))
-      bomRanks.set(Buffer.from(entry).toString('latin1'), rank);
-  });
-  if (bomRanks.size === 0) return;
-  internals.getBpeRankFromBytes = (key) =>
-    startsWithBom(key)
-      ? bomRanks.get(Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1'))
-      : coreLookup(key);
-}
-
 function entryBytes(entry: string | readonly number[]): Buffer {
   return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
 }
 
-function startsWithBom(bytes: ArrayLike<number>): boolean {
-  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-}
-
 function buildEncoder(name: string, parts: EncodingParts): Encoder {
-  const core = new BytePairEncodingCore({
-    bytePairRankDecoder: parts.ranks,
-    // Passed so the core's special-token scan has a pattern; no token is ever allowed, so they stay text.
-    specialTokensEncoder: parts.specialTokens,
-    tokenSplitRegex: tiktokenSplitRegex(parts.splitRegex),
-  });
-  lookUpBomTokensFaithfully(core, parts.ranks);
-  // The piece encoder caches merged pieces itself; the core's LRU cache would hold a second copy.
-  core.setMergeCacheSize(0);
+  const splitRegex = tiktokenSplitRegex(parts.splitRegex);
+  // Special-token strings are never looked for: they are split and merged as the plain text they are.
+  // The piece encoder caches merged pieces itself (the core's merge cache is off).
   const encodePieces = createPieceEncoder({
     ranks: parts.ranks,
-    splitRegex: tiktokenSplitRegex(parts.splitRegex),
-    merge: coreMerge(core),
+    splitRegex,
+    merge: byteRankMerge(parts, splitRegex),
   });
   return {
     name,

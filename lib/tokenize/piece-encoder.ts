@@ -109,8 +109,11 @@ class PieceTable {
     this.units = new Uint16Array(vocabularyUnits + maxCachedPieces * 8);
     this.ids = new Uint32Array(strings + maxCachedPieces * 2);
     // A vocabulary's token strings are distinct, so none is added twice.
+    const rankOf: number[] = [0];
     ranks.forEach((entry, rank) => {
-      if (typeof entry === 'string') this.add(entry, 0, entry.length, [rank]);
+      if (typeof entry !== 'string') return;
+      rankOf[0] = rank;
+      this.add(entry, 0, entry.length, rankOf);
     });
     this.vocabularyEntries = this.entries;
     this.vocabularySlots = this.slots.slice();
