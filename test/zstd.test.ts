@@ -129,7 +129,7 @@ describe('zstdCompressStream', () => {
     expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
   });
 
-  it('runs frames started together one after another, each complete and the same as alone', async () => {
+  it('runs frames started together, each on a free worker, each complete and the same as alone', async () => {
     const inputs = [0, 1, 300, 70_000, 2_500_000].map((size, at) =>
       TEXT.subarray(at * 1000, at * 1000 + size),
     );

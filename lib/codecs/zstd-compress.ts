@@ -1,5 +1,6 @@
-// zstd compression into ONE frame that declares its content size, streamed in bounded pieces through zstd-codec
-// on a worker thread: the caller keeps working, and neither side ever holds the whole input or output.
+// zstd compression streamed in bounded pieces through zstd-codec on worker threads, a frame whose size is not
+// known up front (ZstdFrameCompressor) or ONE frame that declares its content size (zstdCompressStream): the
+// caller keeps working, and neither side ever holds the whole input or output.
 import type { Worker } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
 import { startWorker } from '../worker-entry.js';
@@ -46,7 +47,7 @@ interface Waiting {
 }
 
 /**
- * The compression thread: one frame at a time (two frames at level 9 would not fit zstd-codec's 16 MiB heap),
+ * A compression thread: one frame at a time (two frames at level 9 would not fit zstd-codec's 16 MiB heap),
  * requests answered in order. Kept alive only while a request is in flight; a failed worker is retired (an
  * aborted zstd-codec instance stays dead) and the next frame starts a new one.
  */
@@ -55,7 +56,6 @@ class CompressionWorker {
   private readonly waiting: Waiting[] = [];
   /** Piece buffers handed back by the worker, ready to be refilled. */
   private readonly spare: ArrayBuffer[] = [];
-  private turn: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
 
   constructor() {
@@ -73,17 +73,6 @@ class CompressionWorker {
     this.worker.on('exit', (code) =>
       this.retire(new Error(`the compression worker exited with code ${code}`)),
     );
-  }
-
-  /** Waits until the frame before is done; resolves to the call that lets the next frame start. */
-  async acquire(): Promise<() => void> {
-    const before = this.turn;
-    let release!: () => void;
-    this.turn = new Promise((resolve) => {
-      release = resolve;
-    });
-    await before;
-    return release;
   }
 
   /** Sends a copy of `input` (at most ZSTD_PIECE_BYTES) to be compressed, in a buffer the worker hands back. */
@@ -104,16 +93,144 @@ class CompressionWorker {
     return reply;
   }
 
+  /** Whether it was retired (failed or stopped): no frame can use it any more. */
+  get retired(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Stops the thread (an idle worker that is not kept). */
+  stop(): void {
+    this.retire(new Error('the compression worker was stopped'));
+  }
+
   private retire(error: Error, first?: Waiting): void {
     this.failure ??= error;
-    if (compressionWorker === this) compressionWorker = undefined;
+    if (idleWorker === this) idleWorker = undefined;
     first?.reject(error);
     for (const waiting of this.waiting.splice(0)) waiting.reject(error);
     void this.worker.terminate();
   }
 }
 
-let compressionWorker: CompressionWorker | undefined;
+/**
+ * The worker kept for the next frame. A frame holds a worker from begin to end, and a frame that needs one
+ * while every worker is held starts another: waiting instead would deadlock two writers in one process whose
+ * shards fill at the same time, each holding its frame open until it can write more. Frames one after another
+ * (a writer's shards) reuse the same worker.
+ */
+let idleWorker: CompressionWorker | undefined;
+
+function takeWorker(): CompressionWorker {
+  const worker = idleWorker ?? new CompressionWorker();
+  idleWorker = undefined;
+  return worker;
+}
+
+function giveBackWorker(worker: CompressionWorker): void {
+  if (worker.retired) return;
+  if (idleWorker) worker.stop();
+  else idleWorker = worker;
+}
+
+function compressionError(error: unknown, where: string): MegadocsError {
+  if (error instanceof MegadocsError) return error;
+  return new MegadocsError('IO', `zstd compression failed (${messageOf(error)})`, {
+    where,
+    hint: 'Use a lower zstd level or a smaller shard size',
+    cause: error,
+  });
+}
+
+const asBuffers = (outputs: Uint8Array[]) =>
+  outputs.map((output) => Buffer.from(output.buffer, output.byteOffset, output.byteLength));
+
+/**
+ * One zstd frame compressed on a worker thread while its input arrives, its size not known up front: the
+ * frame header declares none. compress() sends a piece and resolves to the output of the piece before it, so
+ * at most two pieces of ZSTD_PIECE_BYTES are in flight; end() returns the rest. The frame holds its worker
+ * from begin() until end() or release(). Levels ZSTD_MIN_LEVEL..ZSTD_MAX_LEVEL.
+ */
+export class ZstdFrameCompressor {
+  private worker: CompressionWorker | undefined;
+  private inFlight: Promise<Uint8Array[]> | undefined;
+  /** Input bytes sent so far. */
+  private fed = 0;
+
+  private constructor(
+    worker: CompressionWorker,
+    private readonly level: number,
+  ) {
+    this.worker = worker;
+  }
+
+  /** Starts a frame on a free worker. */
+  static async begin(level: number): Promise<ZstdFrameCompressor> {
+    checkZstdLevel(level);
+    const frame = new ZstdFrameCompressor(takeWorker(), level);
+    try {
+      await frame.held().request({ type: 'begin', level });
+    } catch (error) {
+      frame.release();
+      throw compressionError(error, frame.where());
+    }
+    return frame;
+  }
+
+  /** Sends `input` (copied: the caller may reuse it; any size); resolves to the compressed bytes ready so far. */
+  async compress(input: Uint8Array): Promise<Buffer[]> {
+    const worker = this.held();
+    const outputs: Buffer[] = [];
+    try {
+      for (let start = 0; start < input.length; start += ZSTD_PIECE_BYTES) {
+        const piece = input.subarray(start, start + ZSTD_PIECE_BYTES);
+        const before = this.inFlight;
+        this.inFlight = worker.piece(piece);
+        this.fed += piece.length;
+        if (before) outputs.push(...asBuffers(await before));
+      }
+    } catch (error) {
+      this.release();
+      throw compressionError(error, this.where());
+    }
+    return outputs;
+  }
+
+  /** Ends the frame: the rest of its compressed bytes. The worker is free for the next frame. */
+  async end(): Promise<Buffer[]> {
+    const worker = this.held();
+    try {
+      const ended = worker.request({ type: 'end' });
+      const outputs = this.inFlight ? asBuffers(await this.inFlight) : [];
+      outputs.push(...asBuffers(await ended));
+      return outputs;
+    } catch (error) {
+      throw compressionError(error, this.where());
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Gives the worker back, the frame left unfinished if it was (after a failure, or its output unwanted). */
+  release(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.inFlight = undefined;
+    if (worker) giveBackWorker(worker);
+  }
+
+  private held(): CompressionWorker {
+    if (!this.worker) {
+      throw new MegadocsError('BAD_INPUT', 'the zstd frame was already ended or released', {
+        where: this.where(),
+      });
+    }
+    return this.worker;
+  }
+
+  private where(): string {
+    return `zstd frame at level ${this.level} after ${this.fed} bytes`;
+  }
+}
 
 /** Holds the first outputs until they contain the whole frame header, then rewrites it to declare the size. */
 class ContentSizeDeclaration {
@@ -122,11 +239,10 @@ class ContentSizeDeclaration {
 
   constructor(private readonly contentSize: number) {}
 
-  pass(outputs: Uint8Array[], last: boolean): Buffer[] {
-    const buffers = outputs.map((output) => Buffer.from(output.buffer, output.byteOffset, output.byteLength));
-    if (!this.held) return buffers;
-    this.held.push(...buffers);
-    this.heldBytes += buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+  pass(outputs: Buffer[], last: boolean): Buffer[] {
+    if (!this.held) return outputs;
+    this.held.push(...outputs);
+    this.heldBytes += outputs.reduce((sum, output) => sum + output.length, 0);
     if (this.heldBytes < ZSTD_FRAME_HEADER_MAX_BYTES && !last) return [];
     const first = withFrameContentSize(Buffer.concat(this.held), this.contentSize);
     this.held = undefined;
@@ -141,52 +257,30 @@ function sizeMismatch(contentSize: number, got: string): MegadocsError {
   });
 }
 
-function failure(error: unknown, contentSize: number, level: number): MegadocsError {
-  if (error instanceof MegadocsError) return error;
-  return new MegadocsError('IO', `zstd compression failed (${messageOf(error)})`, {
-    where: `${contentSize} bytes at level ${level}`,
-    hint: 'Use a lower zstd level or a smaller shard size',
-    cause: error,
-  });
-}
-
 /**
  * Compresses `pieces` (exactly `contentSize` bytes in all, any piece sizes) into exactly one zstd frame whose
  * header declares Frame_Content_Size (what the MDS reader's python `zstd` requires), yielding the compressed
- * bytes as they come. Runs on the worker thread with at most two pieces of ZSTD_PIECE_BYTES in flight; the
- * pieces are copied, so the caller may reuse them. Levels ZSTD_MIN_LEVEL..ZSTD_MAX_LEVEL.
+ * bytes as they come (a ZstdFrameCompressor whose first output gets the size written in). The pieces are
+ * copied, so the caller may reuse them. Levels ZSTD_MIN_LEVEL..ZSTD_MAX_LEVEL.
  */
 export async function* zstdCompressStream(
   pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   contentSize: number,
   level: number,
 ): AsyncGenerator<Buffer> {
-  checkZstdLevel(level);
-  compressionWorker ??= new CompressionWorker();
-  const worker = compressionWorker;
-  const release = await worker.acquire();
+  const frame = await ZstdFrameCompressor.begin(level);
   const declaration = new ContentSizeDeclaration(contentSize);
   try {
-    await worker.request({ type: 'begin', level });
     let fed = 0;
-    let previous: Promise<Uint8Array[]> | undefined;
     for await (const input of pieces) {
       fed += input.length;
       if (fed > contentSize) throw sizeMismatch(contentSize, `more than ${contentSize}`);
-      for (let start = 0; start < input.length; start += ZSTD_PIECE_BYTES) {
-        const sent = worker.piece(input.subarray(start, start + ZSTD_PIECE_BYTES));
-        if (previous) yield* declaration.pass(await previous, false);
-        previous = sent;
-      }
+      yield* declaration.pass(await frame.compress(input), false);
     }
     if (fed < contentSize) throw sizeMismatch(contentSize, String(fed));
-    const ended = worker.request({ type: 'end' });
-    if (previous) yield* declaration.pass(await previous, false);
-    yield* declaration.pass(await ended, true);
-  } catch (error) {
-    throw failure(error, contentSize, level);
+    yield* declaration.pass(await frame.end(), true);
   } finally {
-    release();
+    frame.release();
   }
 }
 

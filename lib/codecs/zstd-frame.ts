@@ -8,6 +8,12 @@ export interface ZstdFrameHeader {
   headerSize: number;
   contentSize: number | undefined;
   hasChecksum: boolean;
+  /** Whether it names a dictionary (its blocks decode only with that dictionary). */
+  hasDictionary: boolean;
+  /** The Window_Descriptor byte; undefined when Single_Segment (the window is then the whole content). */
+  windowDescriptor: number | undefined;
+  /** The most bytes back a match may reach (RFC 8878 section 3.1.1.1.2). */
+  windowSize: number;
   /** Where the Frame_Content_Size field starts and its width (0 when absent). */
   contentSizeOffset: number;
   contentSizeBytes: number;
@@ -38,13 +44,23 @@ export function parseZstdFrameHeader(frame: Uint8Array, offset = 0): ZstdFrameHe
   else if (contentSizeBytes === 2) contentSize = view.readUInt16LE(contentSizeOffset) + 256;
   else if (contentSizeBytes === 4) contentSize = view.readUInt32LE(contentSizeOffset);
   else if (contentSizeBytes === 8) contentSize = Number(view.readBigUInt64LE(contentSizeOffset));
+  const windowDescriptor = singleSegment ? undefined : view[offset + 5]!;
   return {
     headerSize: end - offset,
     contentSize,
     hasChecksum: (descriptor & 0x04) !== 0,
+    hasDictionary: (descriptor & 0x03) !== 0,
+    windowDescriptor,
+    windowSize: windowDescriptor === undefined ? contentSize! : windowSizeOf(windowDescriptor),
     contentSizeOffset,
     contentSizeBytes,
   };
+}
+
+/** The window a Window_Descriptor byte describes: 2^(10 + exponent), plus mantissa eighths of that. */
+function windowSizeOf(windowDescriptor: number): number {
+  const base = 2 ** (10 + (windowDescriptor >> 3));
+  return base + (base / 8) * (windowDescriptor & 7);
 }
 
 /** The Frame_Content_Size the first frame's header declares, or undefined when it declares none. */

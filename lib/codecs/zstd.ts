@@ -1,14 +1,23 @@
 // The one place that knows zstd. Decompression here: fzstd (pure JS, streaming, any window up to 32 MB).
-// Compression (zstd-compress.ts) and the frame format (zstd-frame.ts) are re-exported from here.
+// Compression (zstd-compress.ts), the frame format (zstd-frame.ts) and frames assembled from parts
+// (zstd-assemble.ts) are re-exported from here.
 import { Transform } from 'node:stream';
 import { Decompress, decompress } from 'fzstd';
 import { MegadocsError, messageOf } from '../errors.js';
 
 export {
+  ZSTD_BLOCK_MAX_BYTES,
+  ZstdFrameStream,
+  zstdFrameHeader,
+  zstdFrameWithRawPrefix,
+  zstdRawBlocks,
+} from './zstd-assemble.js';
+export {
   checkZstdLevel,
   ZSTD_DEFAULT_LEVEL,
   ZSTD_MAX_LEVEL,
   ZSTD_PIECE_BYTES,
+  ZstdFrameCompressor,
   zstdCompressFrame,
   zstdCompressStream,
 } from './zstd-compress.js';

@@ -1,5 +1,6 @@
-// The jsonl sink: one JSON object per line in `shard.NNNNN.jsonl.zst` (one zstd frame each) or `.jsonl`,
-// spooled to disk, rolled at a raw size, landed atomically, with index.json written last (format "jsonl", version 1).
+// The jsonl sink: one JSON object per line in `shard.NNNNN.jsonl.zst` (one zstd frame each, compressed as the
+// shard fills) or `.jsonl`, spooled to disk, rolled at a raw size, landed atomically, with index.json written last
+// (format "jsonl", version 1).
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MegadocsError } from '../errors.js';
@@ -7,7 +8,7 @@ import { toAsyncIterable } from '../stream.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
 import { landShard } from './land.js';
 import { type Compression, parseCompression, type ShardInfo } from './mds.js';
-import { SpoolFile } from './spool.js';
+import { ShardBody } from './shard-body.js';
 
 /** One entry of a jsonl dataset's index.json; `bytes` and `sha1` describe the stored file. */
 export interface JsonlShardEntry {
@@ -42,12 +43,12 @@ export interface JsonlSummary {
   storedBytes: number;
 }
 
-/** A jsonl dataset being written: lines spooled to a temporary file per shard, one shard landing while the next fills. */
+/** A jsonl dataset being written: lines spooled (and compressed) per shard, one shard landing while the next fills. */
 export class JsonlWriter {
   private readonly files = new AtomicFiles();
   private readonly landing = new OneInFlight();
   private readonly entries: JsonlShardEntry[] = [];
-  private body: SpoolFile | undefined;
+  private body: ShardBody | undefined;
   private shardRecords = 0;
   private nextShard = 0;
   private closed = false;
@@ -79,7 +80,7 @@ export class JsonlWriter {
     this.landing.throwIfFailed();
     const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
     if (this.body && this.body.bytes + line.length > this.options.shardSize) await this.flush();
-    this.body ??= await SpoolFile.create(this.files, this.shardPath(this.nextShard));
+    this.body ??= await ShardBody.create(this.files, this.shardPath(this.nextShard), this.compression);
     await this.body.append(line);
     this.shardRecords += 1;
   }
@@ -92,9 +93,11 @@ export class JsonlWriter {
     return path.join(this.options.dir, this.basename(shard));
   }
 
+  /** Ends the filled shard's body (and its frame) and hands the shard to the landing chain (one in flight). */
   private async flush(): Promise<void> {
     const shard = this.nextShard;
     const body = this.body!;
+    await body.close();
     const records = this.shardRecords;
     this.nextShard += 1;
     this.body = undefined;
@@ -102,14 +105,13 @@ export class JsonlWriter {
     await this.landing.submit(() => this.land(shard, body, records));
   }
 
-  private async land(shard: number, body: SpoolFile, records: number): Promise<void> {
+  private async land(shard: number, body: ShardBody, records: number): Promise<void> {
     const basename = this.basename(shard);
     const landed = await landShard({
       files: this.files,
       path: this.shardPath(shard),
       header: new Uint8Array(0),
       body,
-      level: this.compression.name ? this.compression.level : null,
       rawHashes: [],
       storedHashes: ['sha1'],
     });

@@ -1,9 +1,10 @@
-// Lands one shard from its spooled body: the header, then the body, hashed as raw bytes, compressed into one zstd
-// frame that declares its size (or stored raw), hashed again and written through a temporary file, piece by piece.
-import { zstdCompressStream } from '../codecs/zstd.js';
+// Lands one shard from its body: the header and the body hashed as raw bytes, and the stored file written through
+// a temporary file, piece by piece, hashed again: the raw bytes themselves, or ONE zstd frame declaring their size
+// (the header as Raw blocks, then the blocks of the body's frame, compressed while the shard filled).
+import { zstdFrameWithRawPrefix } from '../codecs/zstd.js';
 import type { AtomicFiles } from './atomic.js';
 import { RunningDigests } from './hashes.js';
-import type { SpoolFile } from './spool.js';
+import type { ShardBody } from './shard-body.js';
 
 export interface LandShardOptions {
   files: AtomicFiles;
@@ -11,9 +12,8 @@ export interface LandShardOptions {
   path: string;
   /** Bytes that go before the body (the MDS sample table and config; empty for jsonl). */
   header: Uint8Array;
-  body: SpoolFile;
-  /** The zstd level, or null to store the raw bytes. */
-  level: number | null;
+  /** The closed body: compressed or not, it decides whether the stored file is a zstd frame. */
+  body: ShardBody;
   rawHashes: readonly string[];
   storedHashes: readonly string[];
 }
@@ -35,29 +35,47 @@ async function* digested(
   }
 }
 
-async function* headerThenBody(header: Uint8Array, body: SpoolFile): AsyncGenerator<Uint8Array> {
+async function* headerThenBody(header: Uint8Array, body: ShardBody): AsyncGenerator<Uint8Array> {
   if (header.length > 0) yield header;
-  yield* body.pieces();
+  yield* body.rawPieces();
+}
+
+function landed(digests: RunningDigests): LandedFile {
+  return { bytes: digests.bytes, hashes: digests.digest() };
+}
+
+/** The raw bytes' count and digests, read back from the body only when there are digests to compute. */
+async function describeRaw(
+  header: Uint8Array,
+  body: ShardBody,
+  names: readonly string[],
+): Promise<LandedFile> {
+  if (names.length === 0) return { bytes: header.length + body.bytes, hashes: {} };
+  const raw = new RunningDigests(names);
+  for await (const piece of headerThenBody(header, body)) raw.update(piece);
+  return landed(raw);
 }
 
 /**
  * Writes the shard at `path` atomically and removes the body (also on failure). Memory: a few pieces of
- * SPOOL_PIECE_BYTES and ZSTD_PIECE_BYTES, whatever the shard size. The body's pieces share one buffer: hashing,
- * the compressor (which copies) and writeFile (which awaits each write) are each done with a piece before the next.
+ * SPOOL_PIECE_BYTES, whatever the shard size. The body's pieces share one buffer: hashing and writeFile (which
+ * awaits each write) are done with a piece before the next is read.
  */
 export async function landShard(options: LandShardOptions): Promise<{ raw: LandedFile; stored: LandedFile }> {
-  const { header, body, level } = options;
+  const { header, body } = options;
   try {
-    const raw = new RunningDigests(options.rawHashes);
-    const rawPieces = digested(headerThenBody(header, body), raw);
     const stored = new RunningDigests(options.storedHashes);
-    const storedPieces =
-      level === null ? rawPieces : zstdCompressStream(rawPieces, header.length + body.bytes, level);
-    await options.files.write(options.path, digested(storedPieces, stored));
-    return {
-      raw: { bytes: raw.bytes, hashes: raw.digest() },
-      stored: { bytes: stored.bytes, hashes: stored.digest() },
-    };
+    const bodyFrame = body.compressedPieces();
+    if (!bodyFrame) {
+      const raw = new RunningDigests(options.rawHashes);
+      const rawPieces = digested(headerThenBody(header, body), raw);
+      await options.files.write(options.path, digested(rawPieces, stored));
+      return { raw: landed(raw), stored: landed(stored) };
+    }
+    const raw = await describeRaw(header, body, options.rawHashes);
+    const frame = zstdFrameWithRawPrefix(header, body.bytes, bodyFrame);
+    await options.files.write(options.path, digested(frame, stored));
+    return { raw, stored: landed(stored) };
   } finally {
     await body.remove();
   }

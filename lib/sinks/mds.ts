@@ -1,5 +1,6 @@
-// Writes MosaicML Streaming (MDS) datasets: the MdsWriter (samples spooled to disk, shards rolled at size_limit,
-// landed atomically, index.json last) and mdsSink, the sink stage for packed sequences. Bytes in mds-format.ts.
+// Writes MosaicML Streaming (MDS) datasets: the MdsWriter (samples spooled to disk and compressed as they come,
+// shards rolled at size_limit, landed atomically, index.json last) and mdsSink, the sink stage for packed sequences.
+// Bytes in mds-format.ts.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { checkZstdLevel, ZSTD_DEFAULT_LEVEL } from '../codecs/zstd.js';
@@ -21,7 +22,7 @@ import {
   pythonJson,
   shardBasenames,
 } from './mds-format.js';
-import { SpoolFile } from './spool.js';
+import { ShardBody } from './shard-body.js';
 
 export { checkHashes, digests, supportedHashes } from './hashes.js';
 
@@ -82,9 +83,10 @@ const SHARD_HEADER_BYTES = 8;
 const OFFSET_BYTES = 4;
 
 /**
- * An MDS dataset being written. Samples go straight to a temporary body file (only their lengths stay in
- * memory) until the next one would push the raw shard past size_limit; the shard is then landed from that
- * file, streamed through hashing and compression (at most one in flight) while the next one fills.
+ * An MDS dataset being written. Samples go straight to a temporary body file, and with zstd to a compression
+ * worker whose output goes to a second one (only their lengths stay in memory), until the next would push the
+ * raw shard past size_limit; the body's frame then ends, and the shard is landed from those files, hashed and
+ * assembled into one frame (at most one in flight) while the next one fills.
  * finish() writes index.json last; abort() leaves no index and no temporary file.
  */
 export class MdsWriter {
@@ -94,7 +96,7 @@ export class MdsWriter {
   private readonly config: Buffer;
   private readonly files = new AtomicFiles();
   private readonly entries: MdsShardEntry[] = [];
-  private body: SpoolFile | undefined;
+  private body: ShardBody | undefined;
   private sampleLengths = new Uint32Array(1024);
   private shardSamples = 0;
   private shardBytes: number;
@@ -164,7 +166,7 @@ export class MdsWriter {
     const encoded = this.encodeSample(sample);
     const added = encoded.length + OFFSET_BYTES;
     if (this.shardSamples > 0 && this.shardBytes + added > this.sizeLimit) await this.flush();
-    this.body ??= await SpoolFile.create(this.files, this.shardPath(this.nextShard));
+    this.body ??= await ShardBody.create(this.files, this.shardPath(this.nextShard), this.compression);
     await this.body.append(encoded);
     if (this.shardSamples === this.sampleLengths.length) {
       const grown = new Uint32Array(this.sampleLengths.length * 2);
@@ -191,10 +193,14 @@ export class MdsWriter {
     return joinSample(columns, this.sizes);
   }
 
-  /** Hands the filled shard to the landing chain; waits for the previous one first (one in flight). */
+  /**
+   * Ends the filled shard's body (its frame ends before the next shard's starts) and hands the shard to the
+   * landing chain; waits for the previous one first (one in flight).
+   */
   private async flush(): Promise<void> {
     const shard = this.nextShard;
     const body = this.body!;
+    await body.close();
     const header = encodeShardHeader(this.sampleLengths.subarray(0, this.shardSamples), this.config);
     const samples = this.shardSamples;
     this.nextShard += 1;
@@ -204,14 +210,13 @@ export class MdsWriter {
     await this.landing.submit(() => this.land(shard, header, body, samples));
   }
 
-  private async land(shard: number, header: Buffer, body: SpoolFile, samples: number): Promise<void> {
+  private async land(shard: number, header: Buffer, body: ShardBody, samples: number): Promise<void> {
     const names = shardBasenames(shard, this.compression.name !== null);
     const landed = await landShard({
       files: this.files,
       path: this.shardPath(shard),
       header,
       body,
-      level: names.zip ? this.compression.level : null,
       rawHashes: this.hashes,
       storedHashes: names.zip ? this.hashes : [],
     });

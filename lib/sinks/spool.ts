@@ -1,5 +1,5 @@
-// A shard body spooled to a temporary file while the shard fills (appends go through one bounded buffer), then
-// read back in pieces when the shard lands: a shard's size on disk never becomes memory.
+// Bytes spooled to a temporary file while a shard fills (appends go through one bounded buffer), then read back
+// in pieces when the shard lands: a shard's size on disk never becomes memory.
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { AtomicFiles } from './atomic.js';
@@ -7,7 +7,10 @@ import type { AtomicFiles } from './atomic.js';
 /** Appends are gathered into a buffer of this size before they are written; reads come back in pieces of it. */
 export const SPOOL_PIECE_BYTES = 1 << 20;
 
-/** The temporary file of one shard body: append while the shard fills, then pieces() once, then remove(). */
+/** Told each piece as it is written out (the buffer holding it is refilled once the returned promise settles). */
+export type OnWriteOut = (piece: Uint8Array) => Promise<void>;
+
+/** A temporary file of shard bytes: append while the shard fills, then pieces() once, then remove(). */
 export class SpoolFile {
   private readonly buffer = Buffer.allocUnsafeSlow(SPOOL_PIECE_BYTES);
   private buffered = 0;
@@ -18,16 +21,20 @@ export class SpoolFile {
     private readonly files: AtomicFiles,
     private readonly path: string,
     private handle: FileHandle | undefined,
+    private readonly onWriteOut: OnWriteOut | undefined,
   ) {}
 
-  /** Creates the temporary file for the body of `shardPath` (registered with `files`, so abort removes it). */
-  static async create(files: AtomicFiles, shardPath: string): Promise<SpoolFile> {
+  /**
+   * Creates a temporary file next to `shardPath` (registered with `files`, so abort removes it); `onWriteOut`
+   * also gets every piece written to it, in order, in pieces of SPOOL_PIECE_BYTES or more but the last.
+   */
+  static async create(files: AtomicFiles, shardPath: string, onWriteOut?: OnWriteOut): Promise<SpoolFile> {
     const path = files.temporary(shardPath);
     const handle = await open(path, 'w+').catch((error: unknown) => {
       files.release(path);
       throw ioError(path, 'create', error);
     });
-    return new SpoolFile(files, path, handle);
+    return new SpoolFile(files, path, handle, onWriteOut);
   }
 
   /** Adds bytes at the end; resolves once they are buffered or written. */
@@ -42,7 +49,7 @@ export class SpoolFile {
       this.buffer.set(data.subarray(from, from + taken), this.buffered);
       this.buffered += taken;
       from += taken;
-      if (this.buffered === SPOOL_PIECE_BYTES) await this.flushBuffer();
+      if (this.buffered === SPOOL_PIECE_BYTES) await this.flush();
     }
     this.bytes += data.length;
   }
@@ -52,7 +59,7 @@ export class SpoolFile {
    * (appending is over by then): each piece is overwritten by the next, so use it before asking for the next.
    */
   async *pieces(): AsyncGenerator<Buffer> {
-    await this.flushBuffer();
+    await this.flush();
     const handle = this.open();
     for (let position = 0; position < this.bytes; ) {
       const piece = this.buffer.subarray(0, Math.min(SPOOL_PIECE_BYTES, this.bytes - position));
@@ -76,7 +83,8 @@ export class SpoolFile {
     this.files.release(this.path);
   }
 
-  private async flushBuffer(): Promise<void> {
+  /** Writes out the bytes still buffered. */
+  async flush(): Promise<void> {
     if (this.buffered === 0) return;
     await this.writeOut(this.buffer.subarray(0, this.buffered));
     this.buffered = 0;
@@ -90,17 +98,18 @@ export class SpoolFile {
     } catch (error) {
       throw ioError(this.path, 'write', error);
     }
+    await this.onWriteOut?.(data);
   }
 
   private open(): FileHandle {
     if (!this.handle)
-      throw new MegadocsError('IO', 'the shard body was already removed', { where: this.path });
+      throw new MegadocsError('IO', 'the temporary shard file was already removed', { where: this.path });
     return this.handle;
   }
 }
 
 function ioError(path: string, action: string, error: unknown): MegadocsError {
-  return new MegadocsError('IO', `cannot ${action} the temporary shard body (${messageOf(error)})`, {
+  return new MegadocsError('IO', `cannot ${action} the temporary shard file (${messageOf(error)})`, {
     where: path,
     hint: 'Check the disk space and permissions of the output directory',
     cause: error,
