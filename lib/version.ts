@@ -1,6 +1,7 @@
 // The package's own version and the versions of the libraries that shape its output (for megadocs.json).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { zstdEngineName } from './codecs/zstd-engines.js';
 
 const require = createRequire(import.meta.url);
 
@@ -37,6 +38,7 @@ export function dependencyVersions(): Record<string, string> {
     'highland',
     'undici',
     'zstd-codec',
+    'zstd-napi',
     'fzstd',
     'hyparquet',
     '@huggingface/hub',
@@ -44,5 +46,6 @@ export function dependencyVersions(): Record<string, string> {
   return Object.fromEntries([
     ['node', process.version],
     ...names.map((name) => [name, dependencyVersion(name)]),
+    ['zstd compressor', zstdEngineName()],
   ]);
 }

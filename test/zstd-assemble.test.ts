@@ -170,7 +170,8 @@ describe('ZstdFrameCompressor (no size known up front) assembled after a prefix'
     async (size) => {
       const body = TEXT.subarray(100, 100 + size);
       const frame = await bodyFrame(body);
-      expect(readFrameContentSize(frame)).toBeUndefined();
+      // libzstd declares the size of a body it got whole before the frame's first block; zstd-codec never does.
+      expect([undefined, size]).toContain(readFrameContentSize(frame));
       for (const prefix of [
         new Uint8Array(0),
         TEXT.subarray(0, 3),

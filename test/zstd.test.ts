@@ -20,6 +20,9 @@ import {
 } from '../lib/codecs/zstd.js';
 import { MegadocsError } from '../lib/errors.js';
 
+// This file checks the zstd-codec engine byte for byte against zstd-codec's own one-call output (set before any
+// compression worker starts); test/zstd-native.test.ts checks the native engine the workers use by default.
+process.env.MEGADOCS_ZSTD = 'zstd-codec';
 const DATA = path.resolve(import.meta.dirname, '../../shared/data');
 const TEXT = readFileSync(path.join(DATA, 'war-and-peace.txt'));
 

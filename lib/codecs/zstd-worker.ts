@@ -1,52 +1,35 @@
-// The zstd compression worker thread: one zstd-codec instance, one streaming frame at a time, fed piece by
+// The zstd compression worker thread: one engine (zstd-engines.ts), one streaming frame at a time, fed piece by
 // piece; each request is answered with the compressed bytes it produced (transferred). Protocol in zstd-compress.ts.
-import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { messageOf } from '../errors.js';
 import type { CompressReply, CompressRequest } from './zstd-compress.js';
+import { type FrameEngine, loadZstdEngine } from './zstd-engines.js';
 
-interface CompressStreamBinding {
-  begin(level: number): boolean;
-  transform(piece: Uint8Array, onOutput: (output: Uint8Array) => void): boolean;
-  end(onOutput: (output: Uint8Array) => void): boolean;
-  delete(): void;
-}
-interface ZstdBinding {
-  ZstdCompressStreamBinding: new () => CompressStreamBinding;
-}
-
-const require = createRequire(import.meta.url);
-const { run } = require('zstd-codec/lib/module.js') as { run(onReady: (binding: ZstdBinding) => void): void };
-// The Emscripten module has a `then` of its own: resolving a promise with it directly never settles.
-const { binding } = await new Promise<{ binding: ZstdBinding }>((resolve) =>
-  run((module) => resolve({ binding: module })),
-);
+const engine = await loadZstdEngine();
 const port = parentPort!;
-let frame: CompressStreamBinding | undefined;
+let frame: FrameEngine | undefined;
 
-/** Runs one step of the frame being compressed, returning its outputs (zstd-codec hands each in its own buffer). */
+/** Runs one step of the frame being compressed, returning its outputs. */
 function step(request: CompressRequest): Uint8Array[] {
   const outputs: Uint8Array[] = [];
-  const collect = (output: Uint8Array) => {
-    if (output.length === 0) return;
-    outputs.push(output.byteLength === output.buffer.byteLength ? output : output.slice());
-  };
+  const collect = (output: Uint8Array) => outputs.push(output);
   if (request.type === 'begin') {
     frame?.delete();
-    frame = new binding.ZstdCompressStreamBinding();
-    if (!frame.begin(request.level))
-      throw new Error(`zstd-codec could not start a frame at level ${request.level}`);
+    frame = undefined;
+    frame = engine.begin(request.level);
     return outputs;
   }
   if (!frame) throw new Error(`"${request.type}" without a frame in progress`);
   if (request.type === 'piece') {
-    if (!frame.transform(request.piece, collect)) throw new Error('zstd-codec failed on a piece of input');
+    frame.transform(request.piece, collect);
     return outputs;
   }
-  const ended = request.type === 'end' && frame.end(collect);
-  frame.delete();
-  frame = undefined;
-  if (request.type === 'end' && !ended) throw new Error('zstd-codec failed to end the frame');
+  try {
+    frame.end(collect);
+  } finally {
+    frame.delete();
+    frame = undefined;
+  }
   return outputs;
 }
 
