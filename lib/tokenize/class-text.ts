@@ -80,7 +80,7 @@ const CLASS_TESTS: [RegExp, number][] = [
   [/\p{N}/u, CODES.N],
 ];
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function classCode(char: string): number {
   for (const [test, code] of CLASS_TESTS) if (test.test(char)) return code;
