@@ -1,5 +1,6 @@
 // Packed sequences parked on disk between packing and the mixed, shuffled write: appended in order, then
 // read back by index in any order, so a global sequence shuffle costs disk space, not memory.
+import { readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { MegadocsError, messageOf } from './errors.js';
 import type { Sequence } from './types.js';
@@ -18,6 +19,15 @@ function ioError(path: string, action: string, error: unknown): MegadocsError {
     where: path,
     hint: 'Check free space and permissions of the output directory, then rerun the same command',
   });
+}
+
+/** Fills `buffer` from `fd` at `position`; a file shorter than that is an error. */
+function readExactly(fd: number, buffer: Buffer, position: number): void {
+  for (let filled = 0; filled < buffer.length; ) {
+    const read = readSync(fd, buffer, filled, buffer.length - filled, position + filled);
+    if (read === 0) throw new Error(`short read: ${filled} of ${buffer.length} bytes`);
+    filled += read;
+  }
 }
 
 function bytesOf(array: Uint32Array): Buffer {
@@ -118,20 +128,22 @@ export class SequenceSpillReader {
     }
   }
 
-  /** Sequence `position` (0-based, in the order they were written). */
+  /**
+   * Sequence `position` (0-based, in the order they were written). The two small reads are synchronous: from
+   * the page cache they take microseconds, far less than a round trip through libuv's thread pool each.
+   */
   async read(position: number): Promise<Sequence> {
     if (!Number.isInteger(position) || position < 0 || position >= this.sequences) {
       throw new RangeError(`${this.path}: no sequence ${position} among ${this.sequences}`);
     }
     try {
       const bounds = Buffer.alloc(2 * OFFSET_BYTES);
-      await this.index.read(bounds, 0, bounds.length, position * OFFSET_BYTES);
+      readExactly(this.index.fd, bounds, position * OFFSET_BYTES);
       const start = Number(bounds.readBigUInt64LE(0));
       const end = Number(bounds.readBigUInt64LE(OFFSET_BYTES));
       const record = new ArrayBuffer(end - start);
       const view = Buffer.from(record);
-      const { bytesRead } = await this.data.read(view, 0, view.length, start);
-      if (bytesRead !== view.length) throw new Error(`short read: ${bytesRead} of ${view.length} bytes`);
+      readExactly(this.data.fd, view, start);
       const tokenCount = view.readUInt32LE(0);
       const boundaryCount = view.readUInt32LE(4);
       const tokens = new Uint32Array(record, RECORD_HEADER_BYTES, tokenCount);
