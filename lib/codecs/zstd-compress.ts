@@ -16,6 +16,8 @@ export const ZSTD_DEFAULT_LEVEL = 3;
 
 /** Input goes to the worker (and into its wasm heap) in pieces of at most this size. */
 export const ZSTD_PIECE_BYTES = 1 << 20;
+/** Pieces sent to a frame's worker before the caller waits for the oldest one's output. */
+const PIECES_IN_FLIGHT = 4;
 
 /** Throws a BAD_OPTION error naming the accepted levels unless `level` is one zstd-codec can run. */
 export function checkZstdLevel(level: number): void {
@@ -65,7 +67,7 @@ class CompressionWorker {
       const waiting = this.waiting.shift();
       if (this.waiting.length === 0) this.worker.unref();
       if (reply.type === 'output') {
-        if (reply.spent && this.spare.length < 2) this.spare.push(reply.spent);
+        if (reply.spent && this.spare.length < PIECES_IN_FLIGHT) this.spare.push(reply.spent);
         waiting?.resolve(reply.outputs);
       } else this.retire(new Error(reply.error), waiting);
     });
@@ -120,6 +122,11 @@ class CompressionWorker {
  */
 let idleWorker: CompressionWorker | undefined;
 
+/** Starts the worker for the next frame now, so its start-up is not paid when the first frame begins. */
+export function prewarmZstdCompression(): void {
+  idleWorker ??= new CompressionWorker();
+}
+
 function takeWorker(): CompressionWorker {
   const worker = idleWorker ?? new CompressionWorker();
   idleWorker = undefined;
@@ -146,13 +153,15 @@ const asBuffers = (outputs: Uint8Array[]) =>
 
 /**
  * One zstd frame compressed on a worker thread while its input arrives, its size not known up front: the
- * frame header declares none. compress() sends a piece and resolves to the output of the piece before it, so
- * at most two pieces of ZSTD_PIECE_BYTES are in flight; end() returns the rest. The frame holds its worker
+ * frame header declares none. compress() sends a piece and resolves to the output of the oldest pieces once
+ * more than PIECES_IN_FLIGHT are out, so the caller keeps producing while the worker compresses; end() returns
+ * the rest. The frame holds its worker
  * from begin() until end() or release(). Levels ZSTD_MIN_LEVEL..ZSTD_MAX_LEVEL.
  */
 export class ZstdFrameCompressor {
   private worker: CompressionWorker | undefined;
-  private inFlight: Promise<Uint8Array[]> | undefined;
+  /** Replies to the pieces sent and not yet collected, oldest first. */
+  private inFlight: Promise<Uint8Array[]>[] = [];
   /** Input bytes sent so far. */
   private fed = 0;
 
@@ -183,10 +192,9 @@ export class ZstdFrameCompressor {
     try {
       for (let start = 0; start < input.length; start += ZSTD_PIECE_BYTES) {
         const piece = input.subarray(start, start + ZSTD_PIECE_BYTES);
-        const before = this.inFlight;
-        this.inFlight = worker.piece(piece);
+        this.inFlight.push(worker.piece(piece));
         this.fed += piece.length;
-        if (before) outputs.push(...asBuffers(await before));
+        if (this.inFlight.length > PIECES_IN_FLIGHT) outputs.push(...asBuffers(await this.inFlight.shift()!));
       }
     } catch (error) {
       this.release();
@@ -200,7 +208,8 @@ export class ZstdFrameCompressor {
     const worker = this.held();
     try {
       const ended = worker.request({ type: 'end' });
-      const outputs = this.inFlight ? asBuffers(await this.inFlight) : [];
+      const outputs: Buffer[] = [];
+      for (const reply of this.inFlight.splice(0)) outputs.push(...asBuffers(await reply));
       outputs.push(...asBuffers(await ended));
       return outputs;
     } catch (error) {
@@ -214,7 +223,7 @@ export class ZstdFrameCompressor {
   release(): void {
     const worker = this.worker;
     this.worker = undefined;
-    this.inFlight = undefined;
+    this.inFlight = [];
     if (worker) giveBackWorker(worker);
   }
 

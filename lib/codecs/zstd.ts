@@ -14,6 +14,7 @@ export {
 } from './zstd-assemble.js';
 export {
   checkZstdLevel,
+  prewarmZstdCompression,
   ZSTD_DEFAULT_LEVEL,
   ZSTD_MAX_LEVEL,
   ZSTD_PIECE_BYTES,

@@ -4,6 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rejectOnAbort } from '../abort.js';
 import { assembleStage } from '../assemble/index.js';
+import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig } from '../config.js';
 import type { LlmBackend } from '../generate/backend.js';
 import { defaultWindow, generateStage } from '../generate/engine.js';
@@ -166,6 +167,8 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
         }),
       );
     await mkdir(spillDir, { recursive: true });
+    // The shards are compressed only in the writing phase: the compressor starts while the chain streams.
+    if (config.compression !== 'none') prewarmZstdCompression();
     const streamSeconds = await timed(async () => {
       Object.assign(
         spills,

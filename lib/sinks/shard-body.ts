@@ -23,7 +23,7 @@ class BodyCompression {
     }
   }
 
-  /** Compresses `piece` (waiting for the piece before it: at most two in flight) and spools what is ready. */
+  /** Compresses `piece` (waiting for the oldest pieces in flight) and spools the compressed bytes that are ready. */
   async add(piece: Uint8Array): Promise<void> {
     await this.spool(await this.frame.compress(piece));
   }
