@@ -5,6 +5,7 @@ import { BytePairEncodingCore } from 'gpt-tokenizer/BytePairEncodingCore';
 import { CL100K_TOKEN_SPLIT_REGEX, O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 import { describe, expect, it } from 'vitest';
 import {
+  buildPieceVocabulary,
   createPieceEncoder,
   MAX_IDS_PER_UNIT,
   type PieceEncoderParts,
@@ -37,21 +38,27 @@ describe.each([
   const expected = texts.map((text) => core.encodeNative(text));
 
   it('gives the core’s ids on real documents', () => {
-    expect(encodeAll({ ranks, splitRegex, merge }, texts)).toEqual(expected);
+    expect(encodeAll({ vocabulary: buildPieceVocabulary(ranks), splitRegex, merge }, texts)).toEqual(
+      expected,
+    );
   });
 
   it('gives the same ids when its cache of merged pieces is emptied every few pieces', () => {
-    expect(encodeAll({ ranks, splitRegex, merge, maxCachedPieces: 3 }, texts)).toEqual(expected);
+    expect(encodeAll({ vocabulary: buildPieceVocabulary(ranks, 3), splitRegex, merge }, texts)).toEqual(
+      expected,
+    );
   });
 
   it('merges pieces too long to cache every time, and repeats their ids exactly', () => {
     const long = `${'x'.repeat(100)}${'9'.repeat(7)} ${'ab'.repeat(80)}!!${'?'.repeat(70)}`;
     const twice = `${long} ${long}`;
-    expect(encodeAll({ ranks, splitRegex, merge }, [twice])).toEqual([core.encodeNative(twice)]);
+    expect(encodeAll({ vocabulary: buildPieceVocabulary(ranks), splitRegex, merge }, [twice])).toEqual([
+      core.encodeNative(twice),
+    ]);
   });
 
   it('writes from the given index and never needs more than MAX_IDS_PER_UNIT ids per UTF-16 unit', () => {
-    const encode = createPieceEncoder({ ranks, splitRegex, merge });
+    const encode = createPieceEncoder({ vocabulary: buildPieceVocabulary(ranks), splitRegex, merge });
     // Rare CJK and lone surrogates fall back to byte tokens: the most ids per unit a text can take.
     const worst = '\uD800\uDFFF\u9FA5\u4DB5\uD800';
     const out = new Uint32Array(2 + worst.length * MAX_IDS_PER_UNIT).fill(7);

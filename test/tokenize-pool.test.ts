@@ -10,9 +10,10 @@ import _ from 'highland';
 import { describe, expect, it, vi } from 'vitest';
 import { MegadocsError } from '../lib/errors.js';
 import { drain, fromAsyncIterable } from '../lib/stream.js';
-import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
+import { type Encoder, loadEncoder, loadTokenTables } from '../lib/tokenize/encoders.js';
 import { TokenizerPool } from '../lib/tokenize/pool.js';
 import { type TokenizeOptions, tokenizeStage } from '../lib/tokenize/stage.js';
+import { idEncoder } from '../lib/tokenize/token-tables.js';
 import type { Doc, TokenizedDoc } from '../lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -196,6 +197,28 @@ describe('tokenizer pool', () => {
     expect([...batches[1]!.tokens]).toEqual(texts.slice(1).flatMap((text) => encoder.encode(text)));
     await pool.close();
     await expect(pool.encode(['late'])).rejects.toThrow(/closed/);
+  });
+});
+
+describe('shared lookup tables', () => {
+  it('are built once in shared memory and encode as the full encoder does (Llama 3 rank file)', async () => {
+    const tables = await loadTokenTables(LLAMA);
+    for (const array of [tables.pieces.slots, tables.pieces.units, tables.bytes.slots, tables.bytes.bytes]) {
+      expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    }
+    const encoder = await reference(LLAMA);
+    const fromTables = idEncoder(tables);
+    expect({ eos: fromTables.eosId, bos: fromTables.bosId, vocab: fromTables.vocabSize }).toEqual({
+      eos: encoder.eosId,
+      bos: encoder.bosId,
+      vocab: encoder.vocabSize,
+    });
+    for (const doc of (await wikipediaDocs()).slice(0, 50)) {
+      const out = new Uint32Array(doc.text.length * 3);
+      expect(Array.from(out.subarray(0, fromTables.encodeInto(doc.text, out, 0)))).toEqual(
+        encoder.encode(doc.text),
+      );
+    }
   });
 });
 

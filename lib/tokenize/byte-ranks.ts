@@ -1,7 +1,7 @@
 // Token ranks by exact bytes, for the byte-pair merge of pieces that are not single tokens: a flat
-// open-addressing table over every token's bytes. gpt-tokenizer's own lookup decodes each byte run to a string
-// first (a TextDecoder call per pair tried) and, because that decoder drops a leading U+FEFF, misses the
-// tokens that start with one; this one compares bytes, so it is faster and finds them.
+// open-addressing table over every token's bytes, in shared memory. gpt-tokenizer's own lookup decodes each
+// byte run to a string first (a TextDecoder call per pair tried) and, because that decoder drops a leading
+// U+FEFF, misses the tokens that start with one; this one compares bytes, so it is faster and finds them.
 
 const EMPTY = -1;
 
@@ -12,42 +12,57 @@ function hashBytes(bytes: Uint8Array, from: number, to: number): number {
   return hash ^ (hash >>> 15);
 }
 
+/** A ByteRanks table as plain arrays in shared memory: built once, read by every tokenizer worker. */
+export interface ByteRankArrays {
+  slots: Int32Array;
+  /** Token `rank`'s bytes are bytes[start[rank], start[rank + 1]). */
+  start: Uint32Array;
+  bytes: Uint8Array;
+}
+
+/** `ranks[rank]` is the token's text (UTF-8) or its bytes; holes are ranks with no token. */
+export function buildByteRanks(ranks: readonly (string | readonly number[] | undefined)[]): ByteRankArrays {
+  let room = 0;
+  for (const entry of ranks) room += entry === undefined ? 0 : entry.length * 3;
+  const scratch = new Uint8Array(room);
+  const start = new Uint32Array(new SharedArrayBuffer(4 * (ranks.length + 1)));
+  const utf8 = new TextEncoder();
+  let at = 0;
+  for (let rank = 0; rank < ranks.length; rank++) {
+    const entry = ranks[rank];
+    if (typeof entry === 'string') at += utf8.encodeInto(entry, scratch.subarray(at)).written;
+    else if (entry !== undefined) {
+      scratch.set(entry, at);
+      at += entry.length;
+    }
+    start[rank + 1] = at;
+  }
+  const bytes = new Uint8Array(new SharedArrayBuffer(at));
+  bytes.set(scratch.subarray(0, at));
+  let size = 1;
+  while (size < ranks.length * 2) size *= 2;
+  const slots = new Int32Array(new SharedArrayBuffer(4 * size)).fill(EMPTY);
+  const mask = size - 1;
+  for (let rank = 0; rank < ranks.length; rank++) {
+    if (start[rank + 1] === start[rank]) continue;
+    let slot = hashBytes(bytes, start[rank]!, start[rank + 1]!) & mask;
+    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+    slots[slot] = rank;
+  }
+  return { slots, start, bytes };
+}
+
 export class ByteRanks {
   private readonly slots: Int32Array;
   private readonly mask: number;
-  /** Token `rank`'s bytes are bytes[start[rank], start[rank + 1]). */
   private readonly start: Uint32Array;
   private readonly bytes: Uint8Array;
 
-  /** `ranks[rank]` is the token's text (UTF-8) or its bytes; holes are ranks with no token. */
-  constructor(ranks: readonly (string | readonly number[] | undefined)[]) {
-    let room = 0;
-    for (const entry of ranks) room += entry === undefined ? 0 : entry.length * 3;
-    const bytes = new Uint8Array(room);
-    const start = new Uint32Array(ranks.length + 1);
-    const utf8 = new TextEncoder();
-    let at = 0;
-    for (let rank = 0; rank < ranks.length; rank++) {
-      const entry = ranks[rank];
-      if (typeof entry === 'string') at += utf8.encodeInto(entry, bytes.subarray(at)).written;
-      else if (entry !== undefined) {
-        bytes.set(entry, at);
-        at += entry.length;
-      }
-      start[rank + 1] = at;
-    }
-    this.bytes = bytes.slice(0, at);
-    this.start = start;
-    let size = 1;
-    while (size < ranks.length * 2) size *= 2;
-    this.slots = new Int32Array(size).fill(EMPTY);
-    this.mask = size - 1;
-    for (let rank = 0; rank < ranks.length; rank++) {
-      if (start[rank + 1] === start[rank]) continue;
-      let slot = hashBytes(this.bytes, start[rank]!, start[rank + 1]!) & this.mask;
-      while (this.slots[slot] !== EMPTY) slot = (slot + 1) & this.mask;
-      this.slots[slot] = rank;
-    }
+  constructor(arrays: ByteRankArrays) {
+    this.slots = arrays.slots;
+    this.mask = arrays.slots.length - 1;
+    this.start = arrays.start;
+    this.bytes = arrays.bytes;
   }
 
   /** The rank of the token whose bytes are exactly `key`, or undefined. */

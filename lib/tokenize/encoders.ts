@@ -1,16 +1,16 @@
 // Text <-> token ids for the named encodings (o200k_base, cl100k_base, r50k_base, tiktoken:PATH for Llama 3),
 // on gpt-tokenizer's rank tables and byte-pair merge, with two fixes that make the ids equal OpenAI tiktoken's,
 // split and looked up by piece-encoder.ts.
-import { BytePairEncodingCore, type RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
+import type { RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
 import {
   CL100K_TOKEN_SPLIT_REGEX,
   O200K_TOKEN_SPLIT_REGEX,
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import { MegadocsError } from '../errors.js';
-import { ByteRanks } from './byte-ranks.js';
-import { createPieceEncoder, MAX_IDS_PER_UNIT, type MergePiece } from './piece-encoder.js';
+import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
+import { buildTokenTables, idEncoder, type TokenTables } from './token-tables.js';
 
 export interface Encoder {
   /** The spec it was loaded from. */
@@ -100,51 +100,21 @@ function tiktokenSplitRegex(regex: RegExp): RegExp {
   return new RegExp(source, regex.flags);
 }
 
-/**
- * gpt-tokenizer's byte-pair merge of one piece (its bytePairEncode: not in the typed API; the public encode
- * would split the piece again). The core is built without a rank table of its own: every rank it asks for is
- * looked up by exact bytes in ByteRanks (Fix 2: its own lookup decodes byte runs with a TextDecoder that drops
- * a leading U+FEFF, so merges into tokens that start with one, "\uFEFF", "\uFEFF#", ..., would never happen).
- */
-function byteRankMerge(parts: EncodingParts, splitRegex: RegExp): MergePiece {
-  const byteRanks = new ByteRanks(parts.ranks);
-  const core = new BytePairEncodingCore({
-    bytePairRankDecoder: [],
-    tokenSplitRegex: splitRegex,
-    mergeCacheSize: 0,
-  });
-  const internals = core as unknown as {
-    bytePairEncode?: MergePiece;
-    getBpeRankFromBytes?: (key: Uint8Array) => number | undefined;
-    getBpeRankFromString?: (key: string) => number | undefined;
-  };
-  for (const name of ['bytePairEncode', 'getBpeRankFromBytes', 'getBpeRankFromString'] as const) {
-    if (typeof internals[name] !== 'function') throw missingInternal(name);
-  }
-  internals.getBpeRankFromBytes = (key) => byteRanks.get(key);
-  internals.getBpeRankFromString = (key) => byteRanks.get(Buffer.from(key));
-  return internals.bytePairEncode!.bind(core);
-}
-
-function missingInternal(name: string): MegadocsError {
-  return new MegadocsError('TOKENIZER', `gpt-tokenizer no longer has BytePairEncodingCore.${name}`, {
-    hint: 'Install the gpt-tokenizer 4.x version megadocs was tested with',
-  });
-}
-
 function entryBytes(entry: string | readonly number[]): Buffer {
   return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
 }
 
+/** The shared lookup tables of `spec`, for tokenizer workers (see token-tables.ts). */
+export async function loadTokenTables(spec: string): Promise<TokenTables> {
+  return tablesOf(await loadParts(spec));
+}
+
+function tablesOf(parts: EncodingParts): TokenTables {
+  return buildTokenTables(parts.ranks, tiktokenSplitRegex(parts.splitRegex), factsOf(parts));
+}
+
 function buildEncoder(name: string, parts: EncodingParts): Encoder {
-  const splitRegex = tiktokenSplitRegex(parts.splitRegex);
-  // Special-token strings are never looked for: they are split and merged as the plain text they are.
-  // The piece encoder caches merged pieces itself (the core's merge cache is off).
-  const encodePieces = createPieceEncoder({
-    ranks: parts.ranks,
-    splitRegex,
-    merge: byteRankMerge(parts, splitRegex),
-  });
+  const encodePieces = idEncoder(tablesOf(parts)).encodeInto;
   return {
     name,
     ...factsOf(parts),

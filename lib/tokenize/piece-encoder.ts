@@ -10,12 +10,23 @@ import { ClassTexts, classTextRegex } from './class-text.js';
 export type MergePiece = (piece: string) => readonly number[];
 
 export interface PieceEncoderParts {
-  /** Token text by rank; entries that are byte arrays (not valid UTF-8 on their own) are skipped. */
-  ranks: readonly (string | readonly number[])[];
+  vocabulary: PieceVocabulary;
   splitRegex: RegExp;
   merge: MergePiece;
-  /** Multi-token pieces cached before the cache is emptied and starts over. */
-  maxCachedPieces?: number;
+}
+
+/**
+ * The vocabulary's token strings as a piece table, in shared memory: built once (buildPieceVocabulary), copied
+ * by each encoder, which then adds its own cache of merged pieces. Entry e is a token string whose UTF-16 units
+ * are units[unitStart[e], unitStart[e+1]) and whose id is ids[e]; slots hash entries, sized for the cache too.
+ */
+export interface PieceVocabulary {
+  slots: Int32Array;
+  unitStart: Uint32Array;
+  ids: Uint32Array;
+  units: Uint16Array;
+  /** Multi-token pieces an encoder caches before its cache is emptied and starts over. */
+  maxCachedPieces: number;
 }
 
 /**
@@ -31,8 +42,53 @@ const DEFAULT_MAX_CACHED_PIECES = 100_000;
 const MAX_CACHED_PIECE_LENGTH = 64;
 const EMPTY = -1;
 
+/** The piece vocabulary of `ranks` (token text by rank; entries that are byte arrays, not UTF-8, are left out). */
+export function buildPieceVocabulary(
+  ranks: readonly (string | readonly number[])[],
+  maxCachedPieces = DEFAULT_MAX_CACHED_PIECES,
+): PieceVocabulary {
+  let units = 0;
+  let strings = 0;
+  for (const entry of ranks) {
+    if (typeof entry === 'string') {
+      units += entry.length;
+      strings += 1;
+    }
+  }
+  let size = 1;
+  while (size < (strings + maxCachedPieces) * 2) size *= 2;
+  const vocabulary: PieceVocabulary = {
+    slots: new Int32Array(new SharedArrayBuffer(4 * size)).fill(EMPTY),
+    unitStart: new Uint32Array(new SharedArrayBuffer(4 * (strings + 1))),
+    ids: new Uint32Array(new SharedArrayBuffer(4 * strings)),
+    units: new Uint16Array(new SharedArrayBuffer(2 * units)),
+    maxCachedPieces,
+  };
+  let entry = 0;
+  // A vocabulary's token strings are distinct, so none is added twice.
+  ranks.forEach((token, rank) => {
+    if (typeof token !== 'string') return;
+    const from = vocabulary.unitStart[entry]!;
+    for (let index = 0; index < token.length; index++)
+      vocabulary.units[from + index] = token.charCodeAt(index);
+    vocabulary.unitStart[entry + 1] = from + token.length;
+    vocabulary.ids[entry] = rank;
+    occupySlot(vocabulary.slots, hashUnits(token, 0, token.length), entry);
+    entry += 1;
+  });
+  return vocabulary;
+}
+
+/** Puts `entry` in the first free slot from its hash on (linear probing). */
+function occupySlot(slots: Int32Array, hash: number, entry: number): void {
+  const mask = slots.length - 1;
+  let slot = hash & mask;
+  while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+  slots[slot] = entry;
+}
+
 export function createPieceEncoder(parts: PieceEncoderParts): PieceEncode {
-  const table = new PieceTable(parts.ranks, parts.maxCachedPieces ?? DEFAULT_MAX_CACHED_PIECES);
+  const table = new PieceTable(parts.vocabulary);
   const flags = parts.splitRegex.flags.replace('g', '');
   // Sticky: a match must start where the previous one ended, so only its end (lastIndex) is needed.
   const unicodeSplitter = new RegExp(parts.splitRegex.source, `${flags}y`);
@@ -85,38 +141,27 @@ class PieceTable {
   private units: Uint16Array;
   private ids: Uint32Array;
   private readonly vocabularyEntries: number;
-  private entries = 0;
+  private entries: number;
+  private readonly maxCachedPieces: number;
 
-  constructor(
-    ranks: readonly (string | readonly number[])[],
-    private readonly maxCachedPieces: number,
-  ) {
-    let vocabularyUnits = 0;
-    let strings = 0;
-    for (const entry of ranks) {
-      if (typeof entry === 'string') {
-        vocabularyUnits += entry.length;
-        strings += 1;
-      }
-    }
-    const capacity = strings + maxCachedPieces;
-    let size = 1;
-    while (size < capacity * 2) size *= 2;
-    this.slots = new Int32Array(size).fill(EMPTY);
-    this.mask = size - 1;
+  /** A private copy of `vocabulary`, with room for the cache of merged pieces. */
+  constructor(vocabulary: PieceVocabulary) {
+    this.maxCachedPieces = vocabulary.maxCachedPieces;
+    this.vocabularySlots = vocabulary.slots;
+    this.slots = vocabulary.slots.slice();
+    this.mask = this.slots.length - 1;
+    const entries = vocabulary.ids.length;
+    const capacity = entries + this.maxCachedPieces;
     this.unitStart = new Uint32Array(capacity + 1);
+    this.unitStart.set(vocabulary.unitStart);
     this.idStart = new Uint32Array(capacity + 1);
-    this.units = new Uint16Array(vocabularyUnits + maxCachedPieces * 8);
-    this.ids = new Uint32Array(strings + maxCachedPieces * 2);
-    // A vocabulary's token strings are distinct, so none is added twice.
-    const rankOf: number[] = [0];
-    ranks.forEach((entry, rank) => {
-      if (typeof entry !== 'string') return;
-      rankOf[0] = rank;
-      this.add(entry, 0, entry.length, rankOf);
-    });
-    this.vocabularyEntries = this.entries;
-    this.vocabularySlots = this.slots.slice();
+    for (let entry = 0; entry <= entries; entry++) this.idStart[entry] = entry;
+    this.units = new Uint16Array(vocabulary.units.length + this.maxCachedPieces * 8);
+    this.units.set(vocabulary.units);
+    this.ids = new Uint32Array(entries + this.maxCachedPieces * 2);
+    this.ids.set(vocabulary.ids);
+    this.vocabularyEntries = entries;
+    this.entries = entries;
   }
 
   /** Writes the ids of text[start, end) into `out` at `at` and returns the index after them; EMPTY if unknown. */
@@ -160,9 +205,7 @@ class PieceTable {
     this.ids.set(ids, idsFrom);
     this.unitStart[entry + 1] = unitsFrom + (end - start);
     this.idStart[entry + 1] = idsFrom + ids.length;
-    let slot = hashUnits(text, start, end) & this.mask;
-    while (this.slots[slot] !== EMPTY) slot = (slot + 1) & this.mask;
-    this.slots[slot] = entry;
+    occupySlot(this.slots, hashUnits(text, start, end), entry);
     this.entries += 1;
   }
 

@@ -3,9 +3,10 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { type ErrorCode, MegadocsError } from '../errors.js';
 import { startWorker } from '../worker-entry.js';
+import type { TokenTables } from './token-tables.js';
 
-/** What every worker is started with. */
-export interface WorkerSettings {
+/** What the encoders need to know. */
+export interface EncoderSettings {
   tokenizer: string;
   /** Prepend the encoder's BOS id to each text (when the encoding has one). */
   bos: boolean;
@@ -13,10 +14,20 @@ export interface WorkerSettings {
   eos: boolean;
 }
 
+/** What every worker is started with. */
+export interface WorkerSettings extends EncoderSettings {
+  /** `tables` builds the shared lookup tables once; `encode` workers encode with them. */
+  role: 'tables' | 'encode';
+}
+
 export interface BatchRequest {
+  type: 'batch';
   id: number;
   texts: string[];
 }
+
+/** What an encode worker is sent: the tables (once, shared memory), then batches. */
+export type WorkerMessage = { type: 'tables'; tables: TokenTables } | BatchRequest;
 
 /** The ids of a batch, concatenated (BOS/EOS included); text i ends at `ends[i]`. */
 export interface EncodedBatch {
@@ -31,12 +42,13 @@ export interface SerializedError {
 
 /** A worker's messages: the encoder loaded or did not, a batch was encoded or was not. */
 export type BatchReply =
+  | { type: 'tables'; tables: TokenTables }
   | { type: 'ready' }
   | { type: 'load-failed'; error: SerializedError }
   | ({ type: 'batch'; id: number } & EncodedBatch)
   | { type: 'batch-failed'; id: number; error: SerializedError };
 
-export interface TokenizerPoolOptions extends WorkerSettings {
+export interface TokenizerPoolOptions extends EncoderSettings {
   workers: number;
   /** Heap limits of each worker; a worker that exceeds them crashes and the pool fails. */
   resourceLimits?: ResourceLimits;
@@ -68,6 +80,8 @@ export class TokenizerPool {
   private failure?: MegadocsError;
   private closed = false;
   private nextId = 0;
+  private readonly builder: Worker;
+  private tablesBuilt = false;
 
   constructor(private readonly options: TokenizerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) {
@@ -87,12 +101,33 @@ export class TokenizerPool {
     });
     // Nobody may be waiting for the load when it fails; encode() and ready() report the failure.
     this.loaded.catch(() => {});
-    const workerData: WorkerSettings = { tokenizer: options.tokenizer, bos: options.bos, eos: options.eos };
-    this.slots = Array.from({ length: options.workers }, () => {
-      const worker = startWorker(import.meta.url, 'worker', {
-        workerData,
+    const start = (role: WorkerSettings['role']) =>
+      startWorker(import.meta.url, 'worker', {
+        workerData: {
+          role,
+          tokenizer: options.tokenizer,
+          bos: options.bos,
+          eos: options.eos,
+        } satisfies WorkerSettings,
         resourceLimits: options.resourceLimits ?? WORKER_HEAP_LIMITS,
       });
+    // One worker loads the rank table and builds the lookup tables; the encoders start meanwhile and share them.
+    this.builder = start('tables');
+    this.builder.on('message', (reply: BatchReply) => {
+      if (reply.type === 'tables') {
+        this.tablesBuilt = true;
+        for (const slot of this.slots)
+          slot.worker.postMessage({ type: 'tables', tables: reply.tables } satisfies WorkerMessage);
+      } else if (reply.type === 'load-failed') {
+        this.fail(new MegadocsError(reply.error.code, reply.error.message));
+      }
+    });
+    this.builder.on('error', (error) => this.fail(this.crashError(error.message)));
+    this.builder.on('exit', (code) => {
+      if (!this.closed && !this.tablesBuilt) this.fail(this.crashError(`it exited with code ${code}`));
+    });
+    this.slots = Array.from({ length: options.workers }, () => {
+      const worker = start('encode');
       const slot: WorkerSlot = { worker, pending: new Map(), loaded: false };
       worker.on('message', (reply: BatchReply) => this.onReply(slot, reply));
       worker.on('error', (error) => this.fail(this.crashError(error.message)));
@@ -119,7 +154,7 @@ export class TokenizerPool {
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.ref();
-      slot.worker.postMessage({ id, texts } satisfies BatchRequest);
+      slot.worker.postMessage({ type: 'batch', id, texts } satisfies BatchRequest);
     });
   }
 
@@ -128,7 +163,9 @@ export class TokenizerPool {
     if (this.closed) return;
     this.closed = true;
     this.rejectPending(this.failure ?? new MegadocsError('TOKENIZER', 'the tokenizer pool was closed'));
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(
+      [this.builder, ...this.slots.map((slot) => slot.worker)].map((worker) => worker.terminate()),
+    );
   }
 
   private onReply(slot: WorkerSlot, reply: BatchReply): void {
@@ -137,7 +174,7 @@ export class TokenizerPool {
       if (this.slots.every((each) => each.loaded)) this.signalLoaded();
     } else if (reply.type === 'load-failed') {
       this.fail(new MegadocsError(reply.error.code, reply.error.message));
-    } else {
+    } else if (reply.type === 'batch' || reply.type === 'batch-failed') {
       const pending = slot.pending.get(reply.id);
       slot.pending.delete(reply.id);
       if (reply.type === 'batch') pending?.resolve({ tokens: reply.tokens, ends: reply.ends });

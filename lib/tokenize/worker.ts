@@ -1,10 +1,13 @@
-// A tokenizer worker thread: loads one encoder, then encodes batches of texts into one Uint32Array each,
-// which it transfers back (no copy). Its protocol is defined in pool.ts.
+// A tokenizer worker thread, in one of two roles. `tables`: loads the encoding's rank table, builds its lookup
+// tables in shared memory, posts them and exits. `encode`: waits for those tables (batches that come first
+// wait too), then encodes batches of texts into one Uint32Array each, transferred back (no copy). Its
+// protocol is defined in pool.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
-import { loadEncoder } from './encoders.js';
+import { loadTokenTables } from './encoders.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
-import type { BatchReply, BatchRequest, SerializedError, WorkerSettings } from './pool.js';
+import type { BatchReply, SerializedError, WorkerMessage, WorkerSettings } from './pool.js';
+import { type IdEncoder, idEncoder, type TokenTables } from './token-tables.js';
 
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
@@ -14,32 +17,62 @@ function serialize(error: unknown): SerializedError {
   return { code: 'TOKENIZER', message: messageOf(error) };
 }
 
-try {
-  const encoder = await loadEncoder(settings.tokenizer);
-  const bos = settings.bos ? encoder.bosId : undefined;
-  const eos = settings.eos ? encoder.eosId : undefined;
-  port.postMessage({ type: 'ready' } satisfies BatchReply);
+async function buildTables(): Promise<void> {
+  try {
+    port.postMessage({
+      type: 'tables',
+      tables: await loadTokenTables(settings.tokenizer),
+    } satisfies BatchReply);
+  } catch (error) {
+    port.postMessage({ type: 'load-failed', error: serialize(error) } satisfies BatchReply);
+  }
+}
+
+function encodeBatches(): void {
+  let signalTables!: (tables: TokenTables) => void;
+  const encoder = new Promise<IdEncoder>((resolve) => {
+    signalTables = (tables) => resolve(idEncoder(tables));
+  });
   // Reused for every batch, so encoding allocates nothing per token; each reply is a right-sized copy.
   let scratch = new Uint32Array(0);
-  port.on('message', ({ id, texts }: BatchRequest) => {
+  const encodeBatch = (ready: IdEncoder, id: number, texts: string[]) => {
+    const bos = settings.bos ? ready.bosId : undefined;
+    const eos = settings.eos ? ready.eosId : undefined;
+    const room = texts.reduce((sum, text) => sum + text.length * MAX_IDS_PER_UNIT + 2, 0);
+    if (scratch.length < room) scratch = new Uint32Array(room);
+    const ends = new Uint32Array(texts.length);
+    let at = 0;
+    texts.forEach((text, index) => {
+      if (bos !== undefined) scratch[at++] = bos;
+      at = ready.encodeInto(text, scratch, at);
+      if (eos !== undefined) scratch[at++] = eos;
+      ends[index] = at;
+    });
+    const tokens = scratch.slice(0, at);
+    port.postMessage({ type: 'batch', id, tokens, ends } satisfies BatchReply, [tokens.buffer, ends.buffer]);
+  };
+  port.on('message', async (message: WorkerMessage) => {
+    if (message.type === 'tables') {
+      try {
+        signalTables(message.tables);
+        await encoder;
+        port.postMessage({ type: 'ready' } satisfies BatchReply);
+      } catch (error) {
+        port.postMessage({ type: 'load-failed', error: serialize(error) } satisfies BatchReply);
+      }
+      return;
+    }
     try {
-      const room = texts.reduce((sum, text) => sum + text.length * MAX_IDS_PER_UNIT + 2, 0);
-      if (scratch.length < room) scratch = new Uint32Array(room);
-      const ends = new Uint32Array(texts.length);
-      let at = 0;
-      texts.forEach((text, index) => {
-        if (bos !== undefined) scratch[at++] = bos;
-        at = encoder.encodeInto(text, scratch, at);
-        if (eos !== undefined) scratch[at++] = eos;
-        ends[index] = at;
-      });
-      const tokens = scratch.slice(0, at);
-      const reply: BatchReply = { type: 'batch', id, tokens, ends };
-      port.postMessage(reply, [tokens.buffer, ends.buffer]);
+      encodeBatch(await encoder, message.id, message.texts);
     } catch (error) {
-      port.postMessage({ type: 'batch-failed', id, error: serialize(error) } satisfies BatchReply);
+      port.postMessage({
+        type: 'batch-failed',
+        id: message.id,
+        error: serialize(error),
+      } satisfies BatchReply);
     }
   });
-} catch (error) {
-  port.postMessage({ type: 'load-failed', error: serialize(error) } satisfies BatchReply);
 }
+
+if (settings.role === 'tables') await buildTables();
+else encodeBatches();
