@@ -1,5 +1,6 @@
-// Bytes spooled to a temporary file while a shard fills (appends go through one bounded buffer), then read back
-// in pieces when the shard lands: a shard's size on disk never becomes memory.
+// Bytes spooled to a temporary file while a shard fills (appends go through two bounded buffers: one fills while
+// the other is written out), then read back in pieces when the shard lands: a shard's size on disk never
+// becomes memory.
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { AtomicFiles } from './atomic.js';
@@ -12,7 +13,10 @@ export type OnWriteOut = (piece: Uint8Array) => Promise<void>;
 
 /** A temporary file of shard bytes: append while the shard fills, then pieces() once, then remove(). */
 export class SpoolFile {
-  private readonly buffer = Buffer.allocUnsafeSlow(SPOOL_PIECE_BYTES);
+  private buffer = Buffer.allocUnsafeSlow(SPOOL_PIECE_BYTES);
+  /** The buffer being written out (with onWriteOut) while `buffer` fills. */
+  private spare = Buffer.allocUnsafeSlow(SPOOL_PIECE_BYTES);
+  private writing: Promise<void> = Promise.resolve();
   private buffered = 0;
   /** Bytes appended so far. */
   bytes = 0;
@@ -42,6 +46,8 @@ export class SpoolFile {
     let from = 0;
     while (from < data.length) {
       if (this.buffered === 0 && data.length - from >= SPOOL_PIECE_BYTES) {
+        // The caller's own bytes: written out before append resolves, since the caller may reuse them.
+        await this.writing;
         await this.writeOut(data.subarray(from));
         break;
       }
@@ -49,7 +55,7 @@ export class SpoolFile {
       this.buffer.set(data.subarray(from, from + taken), this.buffered);
       this.buffered += taken;
       from += taken;
-      if (this.buffered === SPOOL_PIECE_BYTES) await this.flush();
+      if (this.buffered === SPOOL_PIECE_BYTES) await this.handOff();
     }
     this.bytes += data.length;
   }
@@ -75,6 +81,7 @@ export class SpoolFile {
 
   /** Closes and deletes the file (also after a failure; a second call does nothing). */
   async remove(): Promise<void> {
+    await this.writing.catch(() => undefined);
     const handle = this.handle;
     this.handle = undefined;
     if (!handle) return;
@@ -83,10 +90,20 @@ export class SpoolFile {
     this.files.release(this.path);
   }
 
-  /** Writes out the bytes still buffered. */
+  /** Writes out everything appended so far; resolves once it is written. */
   async flush(): Promise<void> {
+    await this.handOff();
+    await this.writing;
+  }
+
+  /** Starts writing out the filled buffer once the one before is written, and goes on filling the other. */
+  private async handOff(): Promise<void> {
+    await this.writing;
     if (this.buffered === 0) return;
-    await this.writeOut(this.buffer.subarray(0, this.buffered));
+    this.writing = this.writeOut(this.buffer.subarray(0, this.buffered));
+    // A failed write is reported by the next append, flush or read.
+    this.writing.catch(() => undefined);
+    [this.buffer, this.spare] = [this.spare, this.buffer];
     this.buffered = 0;
   }
 
