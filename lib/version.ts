@@ -21,7 +21,8 @@ function ownPackageVersion(): string {
   return 'unknown';
 }
 
-function dependencyVersion(name: string): string {
+/** The installed version of package `name`, or 'unknown'. */
+export function dependencyVersion(name: string): string {
   try {
     return (require(`${name}/package.json`) as { version: string }).version;
   } catch {

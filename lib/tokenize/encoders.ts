@@ -1,6 +1,8 @@
 // Text <-> token ids for the named encodings (o200k_base, cl100k_base, r50k_base, tiktoken:PATH for Llama 3),
 // on gpt-tokenizer's rank tables and byte-pair merge, with two fixes that make the ids equal OpenAI tiktoken's,
 // split and looked up by piece-encoder.ts.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
 import {
   CL100K_TOKEN_SPLIT_REGEX,
@@ -8,7 +10,9 @@ import {
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import { MegadocsError } from '../errors.js';
+import { dependencyVersion } from '../version.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
+import { cachedTokenTables } from './table-cache.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 import { buildTokenTables, idEncoder, type TokenTables } from './token-tables.js';
 
@@ -104,9 +108,23 @@ function entryBytes(entry: string | readonly number[]): Buffer {
   return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
 }
 
-/** The shared lookup tables of `spec`, for tokenizer workers (see token-tables.ts). */
+/** The shared lookup tables of `spec`, for tokenizer workers (see token-tables.ts), from the cache when there. */
 export async function loadTokenTables(spec: string): Promise<TokenTables> {
-  return tablesOf(await loadParts(spec));
+  checkTokenizerSpec(spec);
+  const build = async () => tablesOf(await loadParts(spec));
+  if (!spec.startsWith(TIKTOKEN_PREFIX)) {
+    return cachedTokenTables(`${spec}-gpt-tokenizer-${dependencyVersion('gpt-tokenizer')}`, build);
+  }
+  let contents: Buffer;
+  try {
+    contents = await readFile(spec.slice(TIKTOKEN_PREFIX.length));
+  } catch {
+    return build(); // reading the rank file again reports the error, naming the file
+  }
+  return cachedTokenTables(
+    `tiktoken-${createHash('sha256').update(contents).digest('hex').slice(0, 32)}`,
+    build,
+  );
 }
 
 function tablesOf(parts: EncodingParts): TokenTables {
