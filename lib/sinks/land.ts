@@ -72,9 +72,12 @@ export async function landShard(options: LandShardOptions): Promise<{ raw: Lande
       await options.files.write(options.path, digested(rawPieces, stored));
       return { raw: landed(raw), stored: landed(stored) };
     }
-    const raw = await describeRaw(header, body, options.rawHashes);
+    // The raw bytes are hashed while the stored file is written: two files read at once, neither waits.
     const frame = zstdFrameWithRawPrefix(header, body.bytes, bodyFrame);
-    await options.files.write(options.path, digested(frame, stored));
+    const [raw] = await Promise.all([
+      describeRaw(header, body, options.rawHashes),
+      options.files.write(options.path, digested(frame, stored)),
+    ]);
     return { raw, stored: landed(stored) };
   } finally {
     await body.remove();
