@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { get_encoding, Tiktoken } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MegadocsError } from '../lib/errors.js';
+import { expandInputs } from '../lib/sources/inputs.js';
+import { readDocs } from '../lib/sources/read.js';
+import { toAsyncIterable } from '../lib/stream.js';
 import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,6 +20,13 @@ const LLAMA = `tiktoken:${llamaFile}`;
 async function jsonlTexts(file: string, count: number): Promise<string[]> {
   const lines = (await readFile(path.join(shared, 'data', file), 'utf8')).split('\n').filter(Boolean);
   return lines.slice(0, count).map((line) => JSON.parse(line).text as string);
+}
+
+async function parquetTexts(file: string, textField: string): Promise<string[]> {
+  const texts: string[] = [];
+  const docs = readDocs(await expandInputs([path.join(shared, 'data', file)]), { textField });
+  for await (const doc of toAsyncIterable(docs)) texts.push(doc.text);
+  return texts;
 }
 
 const TRICKY = [
@@ -100,6 +110,7 @@ function withBoms(texts: string[]): string[] {
 describe('encoders match tiktoken', async () => {
   const fineweb = await jsonlTexts('fineweb-300.jsonl', 200);
   const wikipedia = await jsonlTexts('wikipedia-2349.jsonl', 150);
+  const commonCrawl = await parquetTexts('cc-warc-100.zstd.parquet', 'contents');
   const cases: [spec: string, reference: () => Promise<Reference>][] = [
     ['o200k_base', async () => get_encoding('o200k_base')],
     ['cl100k_base', async () => get_encoding('cl100k_base')],
@@ -120,8 +131,8 @@ describe('encoders match tiktoken', async () => {
       expect(roundTripFailures(encoder, TRICKY)).toEqual([]);
     });
 
-    it('gives the same ids on real documents (fineweb, wikipedia), and decodes them back', () => {
-      const texts = [...fineweb, ...wikipedia];
+    it('gives the same ids on real documents (fineweb, wikipedia, multilingual Common Crawl), and decodes them back', () => {
+      const texts = [...fineweb, ...wikipedia, ...commonCrawl];
       expect(differences(encoder, reference, texts)).toEqual([]);
       expect(roundTripFailures(encoder, texts)).toEqual([]);
     });
