@@ -56,6 +56,9 @@ function benchConfig(input: string, out: string, url: string): RunConfig {
   );
 }
 
+/** Interleaved rounds of LLM-calls-alone and whole-chain runs at L=50 ms; the best of each is compared. */
+const ROUNDS = 4;
+
 const STAGES = [
   'source',
   'generate',
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
       const alone: number[] = [];
       const chain: Array<{ seconds: number; summary: RunSummary }> = [];
       // Interleaved rounds, best of each: the machine is shared, this keeps one noisy second from deciding.
-      for (let round = 0; round < 2; round += 1) {
+      for (let round = 0; round < ROUNDS; round += 1) {
         alone.push(await timeChain(config, 1, work));
         const started = performance.now();
         const summary = await runMegadocs(config);

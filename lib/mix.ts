@@ -3,7 +3,7 @@
 import { MegadocsError } from './errors.js';
 import { keyedPermutation } from './shuffle.js';
 import type { SequenceSpillReader } from './spill.js';
-import { fromAsyncIterable, mapOrdered } from './stream.js';
+import { fromAsyncIterable } from './stream.js';
 import type { Sequence } from './types.js';
 
 /** Real documents as they came in, and the synthetic ones the assembly made. */
@@ -124,26 +124,22 @@ export function streamOrder(
   return keyedPermutation(count, order.seed, stream);
 }
 
-/** Sequences read ahead of the sink (random reads of the spill overlap with shard writing). */
-const READ_AHEAD = 16;
-
-/** The output's sequences in order, read from the spills; `onSequence` sees each (for the counters). */
+/** The output's sequences in order, read from the spills as the sink pulls; `onSequence` sees each (for the counters). */
 export function orderedSequences(
   total: number,
   refAt: (position: number) => SequenceRef,
   spills: Record<StreamName, SequenceSpillReader>,
   onSequence?: (ref: SequenceRef, sequence: Sequence) => void,
 ): Highland.Stream<Sequence> {
-  function* refs(): Generator<SequenceRef> {
-    for (let position = 0; position < total; position += 1) yield refAt(position);
-  }
-  return fromAsyncIterable(refs()).through(
-    mapOrdered(READ_AHEAD, async (ref) => {
-      const sequence = await spills[ref.stream].read(ref.index);
+  function* sequences(): Generator<Sequence> {
+    for (let position = 0; position < total; position += 1) {
+      const ref = refAt(position);
+      const sequence = spills[ref.stream].read(ref.index);
       onSequence?.(ref, sequence);
-      return sequence;
-    }),
-  );
+      yield sequence;
+    }
+  }
+  return fromAsyncIterable(sequences());
 }
 
 export interface StreamTotals {

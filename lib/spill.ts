@@ -132,7 +132,7 @@ export class SequenceSpillReader {
    * Sequence `position` (0-based, in the order they were written). The two small reads are synchronous: from
    * the page cache they take microseconds, far less than a round trip through libuv's thread pool each.
    */
-  async read(position: number): Promise<Sequence> {
+  read(position: number): Sequence {
     if (!Number.isInteger(position) || position < 0 || position >= this.sequences) {
       throw new RangeError(`${this.path}: no sequence ${position} among ${this.sequences}`);
     }
