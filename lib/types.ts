@@ -40,6 +40,7 @@ export interface Generation {
 /** A document after tokenization: its ids with EOS/BOS already appended. */
 export interface TokenizedDoc {
   id: string;
+  /** May be a view into a buffer shared with other documents (tokenizeStage): slice() it to keep it long. */
   tokens: Uint32Array;
 }
 

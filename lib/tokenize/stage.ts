@@ -82,12 +82,15 @@ async function* batches(docs: AsyncIterable<Doc>): AsyncGenerator<Doc[]> {
   if (batch.length > 0) yield batch;
 }
 
-/** One TokenizedDoc per text; each owns its own buffer (a copy, not a view into the batch's). */
+/**
+ * One TokenizedDoc per text, each a view into the batch's buffer: no copy and no allocation per document (a
+ * consumer that keeps a document for long should copy its tokens, or it keeps the whole batch alive).
+ */
 async function* splitBatch({ ids, result }: BatchInFlight): AsyncGenerator<TokenizedDoc> {
   const { tokens, ends } = await result;
   let start = 0;
   for (let index = 0; index < ids.length; index++) {
-    yield { id: ids[index]!, tokens: tokens.slice(start, ends[index]) };
+    yield { id: ids[index]!, tokens: tokens.subarray(start, ends[index]) };
     start = ends[index]!;
   }
 }
