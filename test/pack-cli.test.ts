@@ -151,6 +151,22 @@ describe('megadocs pack output and errors', () => {
     expect(result.stderr).toMatch(/warning: all \d+ tokens were dropped.*--seq-len/);
   });
 
+  it('refuses to continue or redo a run whose input files changed since', async () => {
+    const out = await tempDir();
+    const input = join(await tempDir(), 'docs.jsonl');
+    const lines = (await readFile(join(SHARED_DATA, 'fineweb-300.jsonl'), 'utf8')).split('\n');
+    await writeFile(input, `${lines.slice(0, 20).join('\n')}\n`);
+    const args = ['pack', input, '--out', out, '--workers', '0', '--seq-len', '256', '--quiet'];
+    expect((await runCli(args)).code).toBe(0);
+    const again = await runCli(args);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already holds this complete run/);
+    await writeFile(input, `${lines.slice(0, 21).join('\n')}\n`);
+    const changed = await runCli(args);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toMatch(/different options/);
+  });
+
   it('refuses a non-empty --out unless --overwrite', async () => {
     const out = await tempDir();
     await writeFile(join(out, 'precious.txt'), 'keep me');

@@ -4,7 +4,7 @@ import { rejectOnAbort } from '../abort.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { expandInputs } from '../sources/inputs.js';
+import { expandInputs, inputIdentity } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
@@ -125,7 +125,7 @@ export async function runGenerate(
   if (shards.every((shard) => shard.size !== undefined)) {
     progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
   }
-  const identity = await outputIdentity(config);
+  const identity = { ...(await outputIdentity(config)), inputFiles: inputIdentity(shards) };
   const runDir = await RunDir.open({
     dir: config.out,
     command: 'generate',

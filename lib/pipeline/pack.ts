@@ -13,7 +13,7 @@ import type { Rank } from '../ranks.js';
 import { RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink, parseCompression } from '../sinks/mds.js';
-import { expandInputs } from '../sources/inputs.js';
+import { expandInputs, inputIdentity } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { tokenizerFacts } from '../tokenize/encoders.js';
@@ -121,7 +121,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
     dir: out,
     command: 'pack',
     options: { ...config },
-    identity: outputIdentity(config),
+    identity: { ...outputIdentity(config), inputFiles: inputIdentity(shards) },
     overwrite: config.overwrite,
   });
   try {

@@ -32,3 +32,12 @@ export async function expandInputs(inputs: string[], options: InputOptions = {})
   }
   return shards;
 }
+
+/**
+ * What the resolved inputs are, for a run's identity: each file's name and size, so a rerun whose glob now
+ * matches other files, whose files changed, or whose Hub selection (`--config/--split`, revision) resolves to
+ * other files is refused instead of continued.
+ */
+export function inputIdentity(shards: readonly ShardRef[]): Array<{ name: string; size: number | null }> {
+  return shards.map((shard) => ({ name: shard.name, size: shard.size ?? null }));
+}
