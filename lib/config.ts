@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ASSEMBLE_MODES } from './assemble/index.js';
 import { MegadocsError, messageOf } from './errors.js';
-import { isLocalLlm, localModelName, parseLocalSpec } from './generate/local-model.js';
+import { defaultConcurrency, isLocalLlm, localModelName, parseLocalSpec } from './generate/local-model.js';
 import { TAIL_MODES } from './pack.js';
 import { parseCompression } from './sinks/mds.js';
 import { checkTokenizerSpec } from './tokenize/encoders.js';
@@ -46,7 +46,7 @@ export const runConfigSchema = z
     threads: wholeNumber(1).optional(),
     api: z.enum(['chat', 'completions']).default('chat'),
     apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
-    concurrency: wholeNumber(1).default(64),
+    concurrency: wholeNumber(1).optional(),
     maxRetries: wholeNumber(0).default(8),
     timeout: z.number().min(0.001).max(86_400).default(600),
     recipe: z.string().min(1).default('rephrase'),
@@ -135,7 +135,10 @@ export const runConfigSchema = z
   });
 
 /** A checked config with every default filled in; `model` is set (a local model's file name by default). */
-export type RunConfig = Omit<z.output<typeof runConfigSchema>, 'model'> & { model: string };
+export type RunConfig = Omit<z.output<typeof runConfigSchema>, 'model' | 'concurrency'> & {
+  model: string;
+  concurrency: number;
+};
 /** The keys a config may have: the long flags of `megadocs run`, camelCased (plus `inputs`). */
 export const RUN_CONFIG_KEYS: readonly string[] = Object.keys(runConfigSchema.shape);
 
@@ -231,7 +234,11 @@ export function parseRunConfig(input: unknown, source: string): RunConfig {
   const parsed = runConfigSchema.safeParse(input);
   if (parsed.success) {
     const { data } = parsed;
-    return { ...data, model: data.model ?? localModelName(data.llm[0]!) };
+    return {
+      ...data,
+      model: data.model ?? localModelName(data.llm[0]!),
+      concurrency: data.concurrency ?? defaultConcurrency(data.llm),
+    };
   }
   const problems = parsed.error.issues.flatMap((issue) => describeIssue(issue, input));
   const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;

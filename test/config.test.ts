@@ -26,6 +26,13 @@ function problemsOf(input: unknown): string {
 }
 
 describe('parseRunConfig', () => {
+  it('defaults --concurrency to 64 with servers and to 4 with a local: model, unless given', () => {
+    expect(parseRunConfig(MINIMAL, 'run.json').concurrency).toBe(64);
+    const local = { ...MINIMAL, llm: ['local:models/tiny.gguf'], model: undefined };
+    expect(parseRunConfig(local, 'run.json').concurrency).toBe(4);
+    expect(parseRunConfig({ ...local, concurrency: 12 }, 'run.json').concurrency).toBe(12);
+  });
+
   it('fills in the defaults of every stage', () => {
     const config = parseRunConfig(MINIMAL, 'run.json');
     expect(config).toMatchObject({

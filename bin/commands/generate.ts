@@ -2,7 +2,13 @@
 // Parses and validates flags, reads the API key from the environment once, draws progress, prints the summary.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
-import { isLocalLlm, localModelName } from '../../lib/generate/local-model.js';
+import {
+  defaultConcurrency,
+  isLocalLlm,
+  LOCAL_DEFAULT_CONCURRENCY,
+  localModelName,
+  SERVER_DEFAULT_CONCURRENCY,
+} from '../../lib/generate/local-model.js';
 import {
   type GenerateConfig,
   type GenerateProgress,
@@ -53,7 +59,11 @@ export function addLlmOptions(command: Command): Command {
         .default('chat'),
     )
     .option('--api-key-env <var>', 'environment variable that holds the API key', 'OPENAI_API_KEY')
-    .option('--concurrency <n>', 'requests in flight across all servers', integerAtLeast(1), 64)
+    .option(
+      '--concurrency <n>',
+      `requests in flight across all servers (default: ${SERVER_DEFAULT_CONCURRENCY}; ${LOCAL_DEFAULT_CONCURRENCY} for a local: model)`,
+      integerAtLeast(1),
+    )
     .option(
       '--max-retries <n>',
       'retries of a request after 429, 5xx, resets and timeouts',
@@ -212,7 +222,7 @@ export function generateConfigFrom(inputs: string[], options: Record<string, unk
     topP: options.topP as number | undefined,
     maxTokens: options.maxTokens as number | undefined,
     seed: options.seed as number,
-    concurrency: options.concurrency as number,
+    concurrency: (options.concurrency as number | undefined) ?? defaultConcurrency(llm),
     maxRetries: options.maxRetries as number,
     timeoutSeconds: options.timeout as number,
     onTruncated: options.onTruncated as GenerateConfig['onTruncated'],

@@ -41,6 +41,15 @@ export function isLocalLlm(spec: string): boolean {
   return spec.startsWith(LOCAL_PREFIX);
 }
 
+/** Requests in flight when --concurrency is not given: servers batch many; an in-process model holds a
+ * context sequence (and its memory, ~50 MB each for a 0.5B model at 4096 tokens) per request. */
+export const SERVER_DEFAULT_CONCURRENCY = 64;
+export const LOCAL_DEFAULT_CONCURRENCY = 4;
+
+export function defaultConcurrency(llm: readonly string[]): number {
+  return llm.length > 0 && llm.every(isLocalLlm) ? LOCAL_DEFAULT_CONCURRENCY : SERVER_DEFAULT_CONCURRENCY;
+}
+
 /** `local:PATH` or `local:hf:ORG/REPO[@REV]/FILE`; errors say which shapes are valid. */
 export function parseLocalSpec(spec: string): LocalModelSource {
   const rest = spec.slice(LOCAL_PREFIX.length);
