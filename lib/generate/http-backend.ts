@@ -29,6 +29,8 @@ export interface HttpBackendOptions {
   health?: HealthPolicy;
   /** Updated as requests go: attempts, in flight, retries by cause, latency. */
   stats?: GenerateStats;
+  /** Told once when no server has answered yet and one cannot be reached (e.g. a server still starting). */
+  onWarning?: (message: string) => void;
 }
 
 function healthOf(error: TransientError): AttemptHealth {
@@ -44,6 +46,9 @@ export class HttpBackend implements LlmBackend {
   private readonly retry: RetryPolicy;
   private readonly stats: GenerateStats;
   private readonly watched = new WeakSet<AbortSignal>();
+  /** Some server has answered (with anything); until then an unreachable one is warned about, once. */
+  private answered = false;
+  private warned = false;
 
   constructor(options: HttpBackendOptions) {
     this.concurrency = options.concurrency;
@@ -63,7 +68,10 @@ export class HttpBackend implements LlmBackend {
         }),
     );
     this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY);
+    this.onWarning = options.onWarning;
   }
+
+  private readonly onWarning?: (message: string) => void;
 
   /** Endpoints out of rotation right now. */
   get endpointsDown(): number {
@@ -93,12 +101,23 @@ export class HttpBackend implements LlmBackend {
         );
       }
       increment(this.stats.retries, failure.reason);
+      this.warnIfUnreachable(failure);
       await sleep(retryDelay(attempt, this.retry, failure.retryAfterMs), signal);
     }
   }
 
   close(): Promise<void> {
     return this.endpoints.close();
+  }
+
+  private warnIfUnreachable(failure: TransientError): void {
+    // A refused connection means nothing listens at the URL (yet): worth a word before the retries run out.
+    if (this.answered || this.warned || failure.reason !== 'connection_refused') return;
+    this.warned = true;
+    this.onWarning?.(
+      `no server has answered yet (${failure.message}); each request retries up to ${this.retry.maxRetries} times ` +
+        'with backoff, then fails. Start the server, or check --llm',
+    );
   }
 
   /** One listener per signal, not per request: when it aborts, every request in flight fails at once. */
@@ -120,6 +139,7 @@ export class HttpBackend implements LlmBackend {
     this.stats.requests.inFlight += 1;
     try {
       const result = await lease.endpoint.send(request, signal);
+      this.answered = true;
       lease.finish('ok');
       recordLatency(this.stats.latency, performance.now() - started);
       return result;

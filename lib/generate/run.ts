@@ -139,6 +139,7 @@ export async function runGenerate(
     stats,
     signal: run.signal,
     local: run.local,
+    onWarning: run.onWarning,
   }).catch(async (error: unknown) => {
     await runDir.stop('failed', error, statsSnapshot(stats));
     throw error;

@@ -23,6 +23,7 @@ export interface BackendSettings {
   stats: GenerateStats;
   signal?: AbortSignal;
   local?: LocalRunOptions;
+  onWarning?: (message: string) => void;
 }
 
 /** The OpenAI-compatible servers of --llm, or the one `local:` model run in this process. */
@@ -47,6 +48,7 @@ export async function openBackend(settings: BackendSettings): Promise<LlmBackend
     timeoutMs: settings.timeoutSeconds * 1000,
     retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
     stats: settings.stats,
+    onWarning: settings.onWarning,
   });
 }
 

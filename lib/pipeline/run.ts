@@ -125,6 +125,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
       stats: progress.generate,
       signal: run.signal,
       local: run.local,
+      onWarning: run.onWarning,
     });
     journal = await Journal.open({
       stateDir: runDir.stateDir,
