@@ -115,8 +115,8 @@ export class HttpBackend implements LlmBackend {
     if (this.answered || this.warned || failure.reason !== 'connection_refused') return;
     this.warned = true;
     this.onWarning?.(
-      `no server has answered yet (${failure.message}); each request retries up to ${this.retry.maxRetries} times ` +
-        'with backoff, then fails. Start the server, or check --llm',
+      `no server has answered yet (${failure.message}); each request is retried with backoff ` +
+        `(--max-retries ${this.retry.maxRetries}) before it fails. Start the server, or check --llm`,
     );
   }
 
