@@ -2,8 +2,7 @@
 // open-addressing table over every token's bytes, in shared memory. gpt-tokenizer's own lookup decodes each
 // byte run to a string first (a TextDecoder call per pair tried) and, because that decoder drops a leading
 // U+FEFF, misses the tokens that start with one; this one compares bytes, so it is faster and finds them.
-
-const EMPTY = -1;
+import { EMPTY, occupySlot, sharedSlots } from './hash-slots.js';
 
 /** FNV-1a over bytes, with a final mix so the low bits (the slot) depend on every byte. */
 function hashBytes(bytes: Uint8Array, from: number, to: number): number {
@@ -39,15 +38,10 @@ export function buildByteRanks(ranks: readonly (string | readonly number[] | und
   }
   const bytes = new Uint8Array(new SharedArrayBuffer(at));
   bytes.set(scratch.subarray(0, at));
-  let size = 1;
-  while (size < ranks.length * 2) size *= 2;
-  const slots = new Int32Array(new SharedArrayBuffer(4 * size)).fill(EMPTY);
-  const mask = size - 1;
+  const slots = sharedSlots(ranks.length);
   for (let rank = 0; rank < ranks.length; rank++) {
-    if (start[rank + 1] === start[rank]) continue;
-    let slot = hashBytes(bytes, start[rank]!, start[rank + 1]!) & mask;
-    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-    slots[slot] = rank;
+    if (start[rank + 1] !== start[rank])
+      occupySlot(slots, hashBytes(bytes, start[rank]!, start[rank + 1]!), rank);
   }
   return { slots, start, bytes };
 }

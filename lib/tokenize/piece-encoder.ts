@@ -5,6 +5,7 @@
 // 3x its speed once the cache is warm.
 
 import { ClassTexts, classTextRegex } from './class-text.js';
+import { EMPTY, occupySlot, sharedSlots } from './hash-slots.js';
 
 /** Merges one piece that is not a single token into ids (gpt-tokenizer's byte-pair core). */
 export type MergePiece = (piece: string) => readonly number[];
@@ -40,7 +41,6 @@ export const MAX_IDS_PER_UNIT = 3;
 const DEFAULT_MAX_CACHED_PIECES = 100_000;
 /** Longer pieces (long runs of spaces, digits-free junk) are merged every time rather than cached. */
 const MAX_CACHED_PIECE_LENGTH = 64;
-const EMPTY = -1;
 
 /** The piece vocabulary of `ranks` (token text by rank; entries that are byte arrays, not UTF-8, are left out). */
 export function buildPieceVocabulary(
@@ -55,10 +55,8 @@ export function buildPieceVocabulary(
       strings += 1;
     }
   }
-  let size = 1;
-  while (size < (strings + maxCachedPieces) * 2) size *= 2;
   const vocabulary: PieceVocabulary = {
-    slots: new Int32Array(new SharedArrayBuffer(4 * size)).fill(EMPTY),
+    slots: sharedSlots(strings + maxCachedPieces),
     unitStart: new Uint32Array(new SharedArrayBuffer(4 * (strings + 1))),
     ids: new Uint32Array(new SharedArrayBuffer(4 * strings)),
     units: new Uint16Array(new SharedArrayBuffer(2 * units)),
@@ -77,14 +75,6 @@ export function buildPieceVocabulary(
     entry += 1;
   });
   return vocabulary;
-}
-
-/** Puts `entry` in the first free slot from its hash on (linear probing). */
-function occupySlot(slots: Int32Array, hash: number, entry: number): void {
-  const mask = slots.length - 1;
-  let slot = hash & mask;
-  while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-  slots[slot] = entry;
 }
 
 export function createPieceEncoder(parts: PieceEncoderParts): PieceEncode {
