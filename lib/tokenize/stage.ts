@@ -3,8 +3,8 @@
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, Stage, TokenizedDoc } from '../types.js';
 import { loadEncoder } from './encoders.js';
-import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import { type EncodedBatch, TokenizerPool } from './pool.js';
+import { documentRoom, encodeDocument } from './token-tables.js';
 
 export interface TokenizeOptions {
   /** An encoder spec (see loadEncoder). */
@@ -33,12 +33,10 @@ export function tokenizeStage(options: TokenizeOptions): Stage<Doc, TokenizedDoc
 async function* encodeOnMainThread(input: Highland.Stream<Doc>, options: TokenizeOptions) {
   const encoder = await loadEncoder(options.tokenizer);
   const bos = options.bos ? encoder.bosId : undefined;
+  const eos = options.eos ? encoder.eosId : undefined;
   for await (const doc of toAsyncIterable(input)) {
-    const ids = new Uint32Array(doc.text.length * MAX_IDS_PER_UNIT + 2);
-    let at = 0;
-    if (bos !== undefined) ids[at++] = bos;
-    at = encoder.encodeInto(doc.text, ids, at);
-    if (options.eos) ids[at++] = encoder.eosId;
+    const ids = new Uint32Array(documentRoom(doc.text));
+    const at = encodeDocument(encoder, doc.text, ids, 0, bos, eos);
     yield { id: doc.id, tokens: ids.slice(0, at) } satisfies TokenizedDoc;
   }
 }

@@ -8,6 +8,7 @@ import type { TokenizerFacts } from './encoders.js';
 import {
   buildPieceVocabulary,
   createPieceEncoder,
+  MAX_IDS_PER_UNIT,
   type MergePiece,
   type PieceEncode,
   type PieceVocabulary,
@@ -24,6 +25,27 @@ export interface TokenTables {
 /** Encodes text into ids; what a tokenizer worker needs (no decoding, no rank table). */
 export interface IdEncoder extends TokenizerFacts {
   encodeInto: PieceEncode;
+}
+
+/** Room one document needs in an output array: MAX_IDS_PER_UNIT ids per UTF-16 unit, plus BOS and EOS. */
+export function documentRoom(text: string): number {
+  return text.length * MAX_IDS_PER_UNIT + 2;
+}
+
+/** Writes BOS (when given), the ids of `text`, then EOS (when given) into `out` from `at`; returns the index after. */
+export function encodeDocument(
+  encoder: Pick<IdEncoder, 'encodeInto'>,
+  text: string,
+  out: Uint32Array,
+  at: number,
+  bos: number | undefined,
+  eos: number | undefined,
+): number {
+  let next = at;
+  if (bos !== undefined) out[next++] = bos;
+  next = encoder.encodeInto(text, out, next);
+  if (eos !== undefined) out[next++] = eos;
+  return next;
 }
 
 export function buildTokenTables(

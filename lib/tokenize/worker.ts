@@ -5,9 +5,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
 import { loadTokenTables } from './encoders.js';
-import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import type { BatchReply, SerializedError, WorkerMessage, WorkerSettings } from './pool.js';
-import { type IdEncoder, idEncoder, type TokenTables } from './token-tables.js';
+import { documentRoom, encodeDocument, type IdEncoder, idEncoder, type TokenTables } from './token-tables.js';
 
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
@@ -38,14 +37,12 @@ function encodeBatches(): void {
   const encodeBatch = (ready: IdEncoder, id: number, texts: string[]) => {
     const bos = settings.bos ? ready.bosId : undefined;
     const eos = settings.eos ? ready.eosId : undefined;
-    const room = texts.reduce((sum, text) => sum + text.length * MAX_IDS_PER_UNIT + 2, 0);
+    const room = texts.reduce((sum, text) => sum + documentRoom(text), 0);
     if (scratch.length < room) scratch = new Uint32Array(room);
     const ends = new Uint32Array(texts.length);
     let at = 0;
     texts.forEach((text, index) => {
-      if (bos !== undefined) scratch[at++] = bos;
-      at = ready.encodeInto(text, scratch, at);
-      if (eos !== undefined) scratch[at++] = eos;
+      at = encodeDocument(ready, text, scratch, at, bos, eos);
       ends[index] = at;
     });
     const tokens = scratch.slice(0, at);
