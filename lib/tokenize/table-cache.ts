@@ -1,17 +1,8 @@
 // Token tables cached on disk, so a tokenizer pool starts in milliseconds instead of loading and indexing a rank
 // table (~0.2 s of CPU, more when the cores are busy) on every run. One file per encoding and table format,
-// read straight into shared memory; written atomically; a missing, stale or unreadable file is rebuilt, and a
+// read into shared memory; written atomically; a missing, stale or unreadable file is rebuilt, and a
 // cache directory that cannot be written is simply not used. MEGADOCS_CACHE_DIR moves it ('off' disables it).
-import {
-  closeSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { TokenTables } from './token-tables.js';
@@ -120,21 +111,12 @@ function writeTables(file: string, tables: TokenTables): void {
 
 /** The tables in `file`, in shared memory; undefined when it is missing or not a complete file of this format. */
 function readTables(file: string): TokenTables | undefined {
-  let fd: number;
   try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = fstatSync(fd).size;
+    const contents = readFileSync(file);
+    const size = contents.length;
     const memory = new SharedArrayBuffer(size);
     const bytes = new Uint8Array(memory);
-    for (let filled = 0; filled < size; ) {
-      const read = readSync(fd, bytes, filled, size - filled, filled);
-      if (read === 0) return undefined;
-      filled += read;
-    }
+    bytes.set(contents);
     const jsonLength = new Uint32Array(memory, 0, 1)[0]!;
     const header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + jsonLength)).toString()) as Header;
     if (header.format !== FORMAT) return undefined;
@@ -168,7 +150,5 @@ function readTables(file: string): TokenTables | undefined {
     };
   } catch {
     return undefined;
-  } finally {
-    closeSync(fd);
   }
 }
