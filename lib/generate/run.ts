@@ -4,7 +4,7 @@ import { rejectOnAbort } from '../abort.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { expandInputs, inputIdentity } from '../sources/inputs.js';
+import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
@@ -122,9 +122,7 @@ export async function runGenerate(
   const codec =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
   const shards = await expandInputs(config.inputs, { hub: run.hub });
-  if (shards.every((shard) => shard.size !== undefined)) {
-    progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
-  }
+  progress.inputBytes = knownInputBytes(shards);
   const identity = { ...(await outputIdentity(config)), inputFiles: inputIdentity(shards) };
   const runDir = await RunDir.open({
     dir: config.out,

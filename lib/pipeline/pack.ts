@@ -13,7 +13,7 @@ import type { Rank } from '../ranks.js';
 import { RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink, parseCompression } from '../sinks/mds.js';
-import { expandInputs, inputIdentity } from '../sources/inputs.js';
+import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { tokenizerFacts } from '../tokenize/encoders.js';
@@ -114,9 +114,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
   const allShards = await expandInputs(config.inputs, { hub: run.hub });
   const shards = config.rank && config.rank.worldSize > 1 ? planShards(allShards, config.rank) : allShards;
   const out = rankOutput(config.out, config.rank);
-  if (shards.every((shard) => shard.size !== undefined)) {
-    progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
-  }
+  progress.inputBytes = knownInputBytes(shards);
   const runDir = await RunDir.open({
     dir: out,
     command: 'pack',

@@ -19,7 +19,7 @@ import type { HubInputOptions } from '../hub/shard.js';
 import { STREAM_NAMES, type StreamName } from '../mix.js';
 import { planShards } from '../plan.js';
 import { hashConfig, RunDir } from '../rundir.js';
-import { expandInputs, inputIdentity } from '../sources/inputs.js';
+import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { SequenceSpillReader } from '../spill.js';
 import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
@@ -102,9 +102,7 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
   const rank = { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 };
   const shards = rank.worldSize > 1 ? planShards(allShards, rank) : allShards;
   const out = rankOutput(config.out, rank);
-  if (shards.every((shard) => shard.size !== undefined)) {
-    progress.inputBytes = shards.reduce((sum, shard) => sum + (shard.size ?? 0), 0);
-  }
+  progress.inputBytes = knownInputBytes(shards);
   const identity = { ...(await outputIdentity(config)), inputFiles: inputIdentity(shards) };
   const runDir = await RunDir.open({
     dir: out,

@@ -41,3 +41,9 @@ export async function expandInputs(inputs: string[], options: InputOptions = {})
 export function inputIdentity(shards: readonly ShardRef[]): Array<{ name: string; size: number | null }> {
   return shards.map((shard) => ({ name: shard.name, size: shard.size ?? null }));
 }
+
+/** The inputs' total size in bytes when every file's size is known without opening it (for progress); else undefined. */
+export function knownInputBytes(shards: readonly ShardRef[]): number | undefined {
+  if (!shards.every((shard) => shard.size !== undefined)) return undefined;
+  return shards.reduce((sum, shard) => sum + shard.size!, 0);
+}
