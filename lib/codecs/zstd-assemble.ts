@@ -4,7 +4,12 @@
 // the same after it, and their distances still reach only into their own bytes: the window they were compressed
 // for is kept.
 import { MegadocsError } from '../errors.js';
-import { parseZstdFrameHeader, ZSTD_FRAME_HEADER_MAX_BYTES, type ZstdFrameHeader } from './zstd-frame.js';
+import {
+  parseZstdBlockHeader,
+  parseZstdFrameHeader,
+  ZSTD_FRAME_HEADER_MAX_BYTES,
+  type ZstdFrameHeader,
+} from './zstd-frame.js';
 
 /** The most content one block holds (Block_Maximum_Size once the window is 128 KiB or more). */
 export const ZSTD_BLOCK_MAX_BYTES = 128 * 1024;
@@ -125,12 +130,11 @@ export class ZstdFrameStream {
       for (let last = false; !last; ) {
         const blockHeader = await reader.take(3);
         if (blockHeader.length < 3) throw corrupt('ends before its last block');
-        const fields = blockHeader.readUIntLE(0, 3);
-        last = (fields & 1) === 1;
-        const blockType = (fields >> 1) & 3;
-        if (blockType === 3) throw corrupt('has a block of the reserved type');
+        const block = parseZstdBlockHeader(blockHeader.readUIntLE(0, 3));
+        if (!block) throw corrupt('has a block of the reserved type');
+        last = block.last;
         yield blockHeader;
-        for (let left = blockType === 1 ? 1 : fields >>> 3; left > 0; ) {
+        for (let left = block.contentBytes; left > 0; ) {
           const content = await reader.upTo(left);
           if (content.length === 0) throw corrupt('ends inside a block');
           left -= content.length;

@@ -68,6 +68,16 @@ export function readFrameContentSize(frame: Uint8Array): number | undefined {
   return parseZstdFrameHeader(frame).contentSize;
 }
 
+/**
+ * A block header (its 3 bytes as a little-endian number): whether it is the frame's last block and how many
+ * content bytes follow it (Raw and Compressed: Block_Size; RLE: one); undefined for the reserved block type.
+ */
+export function parseZstdBlockHeader(fields: number): { last: boolean; contentBytes: number } | undefined {
+  const blockType = (fields >> 1) & 3;
+  if (blockType === 3) return undefined;
+  return { last: (fields & 1) === 1, contentBytes: blockType === 1 ? 1 : fields >>> 3 };
+}
+
 /** Walks the blocks of every frame in `data`: the byte length of each frame, in order. Skippable frames count too. */
 export function zstdFrameLengths(data: Uint8Array): number[] {
   const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -85,12 +95,11 @@ export function zstdFrameLengths(data: Uint8Array): number[] {
       while (!last) {
         if (offset + 3 > view.length)
           throw new MegadocsError('CORRUPT', `zstd frame at byte ${start} is truncated`);
-        const blockHeader = view.readUIntLE(offset, 3);
-        last = (blockHeader & 1) === 1;
-        const blockType = (blockHeader >> 1) & 3;
-        if (blockType === 3)
+        const block = parseZstdBlockHeader(view.readUIntLE(offset, 3));
+        if (!block)
           throw new MegadocsError('CORRUPT', `zstd frame at byte ${start} has a reserved block type`);
-        offset += 3 + (blockType === 1 ? 1 : blockHeader >>> 3);
+        last = block.last;
+        offset += 3 + block.contentBytes;
       }
       if (header.hasChecksum) offset += 4;
     }
