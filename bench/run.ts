@@ -9,19 +9,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { assembleStage } from '../lib/assemble/index.js';
 import { parseRunConfig, type RunConfig } from '../lib/config.js';
-import { generateStage } from '../lib/generate/engine.js';
-import { HttpBackend } from '../lib/generate/http-backend.js';
-import { Journal } from '../lib/generate/journal.js';
-import { resolveRecipe } from '../lib/generate/recipes/index.js';
-import { newRunProgress, type RunSummary, runMegadocs } from '../lib/pipeline/run.js';
-import { packToSpills, partsToTokenize } from '../lib/pipeline/run-spill.js';
-import { expandInputs } from '../lib/sources/inputs.js';
-import { readDocs } from '../lib/sources/read.js';
-import { drain } from '../lib/stream.js';
-import { loadEncoder } from '../lib/tokenize/encoders.js';
-import { tokenizeStage } from '../lib/tokenize/stage.js';
+import { type RunSummary, runMegadocs, runMegadocsUntil } from '../lib/pipeline/run.js';
 import { REPO, startLlmServer, stopLlmServer } from './llm-server.js';
 
 const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
@@ -72,81 +61,15 @@ const STAGES = [
   'pack + spill',
   'mix + shuffle + MDS sink',
 ] as const;
+/** The run's step each stage of STAGES stops after (the last one is the whole run). */
+const UNTIL = ['source', 'generate', 'assemble', 'tokenize', 'spill'] as const;
 
-/** Seconds for the chain up to stage `upTo` (index in STAGES), built from the same stages `run` uses. */
-async function timeChain(config: RunConfig, upTo: number, work: string): Promise<number> {
+/** Seconds for the chain up to stage `upTo` (index in STAGES): the run's own executor, stopped after that step. */
+async function timeChain(config: RunConfig, upTo: number): Promise<number> {
   const started = performance.now();
-  if (upTo === STAGES.length - 1) {
-    await runMegadocs(config);
-    return (performance.now() - started) / 1000;
-  }
-  const progress = newRunProgress();
-  const docs = readDocs(await expandInputs(config.inputs), { stats: progress.source });
-  if (upTo === 0) {
-    await drain(docs);
-    return (performance.now() - started) / 1000;
-  }
-  const stateDir = await mkdtemp(path.join(work, 'state-'));
-  const backend = new HttpBackend({
-    urls: config.llm,
-    api: 'chat',
-    model: config.model,
-    concurrency: config.concurrency,
-    timeoutMs: 60_000,
-    stats: progress.generate,
-  });
-  const journal = await Journal.open({
-    stateDir,
-    configHash: 'bench',
-    window: Math.max(8, 4 * config.concurrency),
-  });
-  const recipe = await resolveRecipe({
-    recipe: 'rephrase',
-    generations: config.generations,
-    nPerRequest: 16,
-  });
-  try {
-    const generated = docs.through(
-      generateStage({
-        backend,
-        recipe,
-        model: config.model,
-        seed: 0,
-        onTruncated: 'keep',
-        journal,
-        stats: progress.generate,
-      }),
-    );
-    if (upTo === 1) {
-      await drain(generated);
-    } else {
-      const assembled = generated.through(
-        assembleStage({
-          ...config,
-          mode: config.assemble,
-          seed: config.shuffleSeed,
-          stats: progress.assemble,
-        }),
-      );
-      if (upTo === 2) await drain(assembled);
-      else if (upTo === 3) await drain(assembled.through(partsToTokenize()).through(tokenizeStage(config)));
-      else {
-        const spills = await packToSpills(
-          assembled,
-          config,
-          await loadEncoder(config.tokenizer),
-          stateDir,
-          progress,
-        );
-        await Promise.all(Object.values(spills).map((spill) => spill.close()));
-      }
-    }
-    return (performance.now() - started) / 1000;
-  } finally {
-    await journal.close();
-    await backend.close();
-    await rm(stateDir, { recursive: true, force: true });
-  }
+  if (upTo === STAGES.length - 1) await runMegadocs(config);
+  else await runMegadocsUntil(config, UNTIL[upTo]!);
+  return (performance.now() - started) / 1000;
 }
 
 /** The chain's overhead over the LLM calls alone for `latencyDocs` documents (best of ROUNDS interleaved rounds). */
@@ -156,7 +79,7 @@ async function compareWithLlmAlone(latencyDocs: number, work: string, url: strin
   const chain: Array<{ seconds: number; summary: RunSummary }> = [];
   // Interleaved rounds, best of each: the machine is shared, this keeps one noisy second from deciding.
   for (let round = 0; round < ROUNDS; round += 1) {
-    alone.push(await timeChain(config, 1, work));
+    alone.push(await timeChain(config, 1));
     const started = performance.now();
     const summary = await runMegadocs(config);
     chain.push({ seconds: (performance.now() - started) / 1000, summary });
@@ -190,11 +113,11 @@ async function main(): Promise<void> {
     let server = await startLlmServer(0);
     try {
       const config = benchConfig(await benchInput(work, docs), path.join(work, 'out-l0'), server.url);
-      await timeChain(config, 1, work); // warm-up: connections, JIT, page cache
+      await timeChain(config, 1); // warm-up: connections, JIT, page cache
       const seconds = [];
       // Best of two per level: the machine is shared, this keeps one noisy second from deciding.
       for (let stage = 0; stage < STAGES.length; stage += 1) {
-        seconds.push(Math.min(await timeChain(config, stage, work), await timeChain(config, stage, work)));
+        seconds.push(Math.min(await timeChain(config, stage), await timeChain(config, stage)));
       }
       const full = seconds.at(-1)!;
       console.log(

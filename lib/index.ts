@@ -1,7 +1,7 @@
 // The public library API: re-exports only. Everything the CLI does is built from these pieces.
 
 // assemble, mix
-export { ASSEMBLE_MODES, type AssembleOptions, assembleStage, type Megadoc } from './assemble/index.js';
+export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
 export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
 // whole commands
 export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } from './config.js';
@@ -10,7 +10,7 @@ export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
 // generate
 export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './generate/backend.js';
-export { type DocGenerations, generateStage, generationRecord } from './generate/engine.js';
+export { generateStage, generationRecord } from './generate/engine.js';
 export { HttpBackend } from './generate/http-backend.js';
 export { Journal } from './generate/journal.js';
 export { createLocalBackend, LocalBackend } from './generate/local-backend.js';
@@ -28,7 +28,19 @@ export { mergeRankIndexes, rankDirName } from './merge.js';
 export { mixedOrder, mixtureSpec, planMix, streamOrder } from './mix.js';
 export { newPackStats, type PackOptions, type PackStats, packStage, type TailMode } from './pack.js';
 export { type PackConfig, type PackSummary, runPack } from './pipeline/pack.js';
-export { newRunProgress, type RunSummary, runMegadocs } from './pipeline/run.js';
+export { newRunProgress, type RunOptions, type RunSummary, runMegadocs } from './pipeline/run.js';
+export { type AnyStep, type Step, throughSteps } from './pipeline/steps.js';
+export {
+  loadTransformModule,
+  TRANSFORM_POINTS,
+  type Transform,
+  type TransformIdentity,
+  type TransformItems,
+  type TransformModule,
+  type TransformPoint,
+  type TransformRecord,
+  type Transforms,
+} from './pipeline/transforms.js';
 export { assignShards, planShards } from './plan.js';
 export { resolveRank } from './ranks.js';
 export { hashConfig, RunDir, type RunManifest, type RunStatus } from './rundir.js';
@@ -55,6 +67,7 @@ export {
   fromNodeReadable,
   mapOrdered,
   mapUnordered,
+  pipe,
   toAsyncIterable,
   toNodeReadable,
 } from './stream.js';

@@ -4,11 +4,7 @@ import { MegadocsError } from './errors.js';
 import { keyedPermutation } from './shuffle.js';
 import type { SequenceSpillReader } from './spill.js';
 import { fromAsyncIterable } from './stream.js';
-import type { Sequence } from './types.js';
-
-/** Real documents as they came in, and the synthetic ones the assembly made. */
-export type StreamName = 'real' | 'synthetic';
-export const STREAM_NAMES: readonly StreamName[] = ['real', 'synthetic'];
+import type { Sequence, StreamName } from './types.js';
 
 /** `mixed`: one materialised dataset; `separate`: OUT/real/ and OUT/synthetic/ plus OUT/mixture.json. */
 export type StreamsMode = 'mixed' | 'separate';

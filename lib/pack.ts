@@ -97,9 +97,10 @@ export function validatePackOptions(options: PackOptions): void {
 export function packStage(options: PackOptions): Stage<TokenizedDoc, Sequence> {
   validatePackOptions(options);
   const stats = options.stats ?? newPackStats();
-  const builder = new SequenceBuilder(options);
-  return (input) =>
-    input.consume<Sequence>((error, doc, push, next) => {
+  return (input) => {
+    // Per stream: the same stage value may pack several streams (each with its own partial sequence).
+    const builder = new SequenceBuilder(options);
+    return input.consume<Sequence>((error, doc, push, next) => {
       if (error) {
         push(error);
         next();
@@ -122,4 +123,5 @@ export function packStage(options: PackOptions): Stage<TokenizedDoc, Sequence> {
       for (const sequence of done) push(null, sequence);
       next();
     });
+  };
 }

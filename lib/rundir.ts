@@ -17,6 +17,8 @@ export interface RunManifest {
   status: RunStatus;
   /** sha256 of the options that decide the output; a rerun must match it to continue. */
   configHash: string;
+  /** The options that decide the output (hashed into configHash): a refused rerun is told what differs. */
+  identity?: Record<string, unknown>;
   options: Record<string, unknown>;
   versions: Record<string, string>;
   startedAt: string;
@@ -74,6 +76,50 @@ async function listDir(dir: string): Promise<string[]> {
   }
 }
 
+function shown(value: unknown): string {
+  if (value === undefined) return 'not set';
+  const text = canonicalJson(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** One transform's record as a reader knows it: its name, version and module. */
+function transformLabel(record: unknown): string {
+  const { name, version, module } = (record ?? {}) as { name?: string; version?: string; module?: string };
+  return `"${name}"${version ? ` version ${version}` : ''}${module ? ` (${module})` : ''}`;
+}
+
+/** What differs between a run's identity and a rerun's, option by option and transform by transform. */
+export function describeChanges(
+  previous: Record<string, unknown>,
+  current: Record<string, unknown>,
+): string[] {
+  const changes: string[] = [];
+  for (const key of [...new Set([...Object.keys(previous), ...Object.keys(current)])].sort()) {
+    const before = previous[key];
+    const after = current[key];
+    if (canonicalJson(before) === canonicalJson(after)) continue;
+    if (key !== 'transforms') {
+      changes.push(`${key} was ${shown(before)}, now ${shown(after)}`);
+      continue;
+    }
+    const was = (before ?? {}) as Record<string, unknown[]>;
+    const now = (after ?? {}) as Record<string, unknown[]>;
+    for (const point of [...new Set([...Object.keys(was), ...Object.keys(now)])].sort()) {
+      const length = Math.max(was[point]?.length ?? 0, now[point]?.length ?? 0);
+      for (let index = 0; index < length; index += 1) {
+        const old = was[point]?.[index];
+        const fresh = now[point]?.[index];
+        if (canonicalJson(old) === canonicalJson(fresh)) continue;
+        const at = `transform ${point}[${index}]`;
+        if (old === undefined) changes.push(`${at} ${transformLabel(fresh)} was added`);
+        else if (fresh === undefined) changes.push(`${at} ${transformLabel(old)} was removed`);
+        else changes.push(`${at} ${transformLabel(fresh)} changed (was ${shown(old)}, now ${shown(fresh)})`);
+      }
+    }
+  }
+  return changes;
+}
+
 /** Removes everything in `dir` except the names in `keep`. */
 async function clearDir(dir: string, keep: string[] = []): Promise<void> {
   for (const name of await listDir(dir)) {
@@ -109,9 +155,13 @@ export class RunDir {
         });
       }
       if (previous.command !== command || previous.configHash !== configHash) {
+        const changes =
+          previous.command === command && previous.identity
+            ? `: ${describeChanges(previous.identity, options.identity ?? options.options).join('; ')}`
+            : '';
         throw new MegadocsError(
           'OUTPUT_EXISTS',
-          `the output directory holds a \`megadocs ${previous.command}\` run with different options`,
+          `the output directory holds a \`megadocs ${previous.command}\` run with different options${changes}`,
           {
             where: dir,
             hint: 'Rerun with the same options to continue it, pass --overwrite, or choose another --out',
@@ -134,6 +184,7 @@ export class RunDir {
       command,
       status: 'running',
       configHash,
+      identity: options.identity ?? options.options,
       options: options.options,
       versions: dependencyVersions(),
       startedAt: new Date().toISOString(),

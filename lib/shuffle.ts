@@ -90,10 +90,11 @@ export function shuffleWindowStage<T>(options: ShuffleWindowOptions<T>): Stage<T
   if (!Number.isInteger(options.window) || options.window < 1) {
     throw new RangeError(`a shuffle window holds at least 1 item, got ${options.window}`);
   }
-  const draw = seededIntegers(options.seed, options.salt);
-  const held: T[] = [];
-  return (input) =>
-    input.consume<T>((error, item, push, next) => {
+  return (input) => {
+    // Per stream: each stream the stage shuffles draws the same seeded sequence from its own window.
+    const draw = seededIntegers(options.seed, options.salt);
+    const held: T[] = [];
+    return input.consume<T>((error, item, push, next) => {
       if (error) {
         push(error);
         next();
@@ -121,4 +122,5 @@ export function shuffleWindowStage<T>(options: ShuffleWindowOptions<T>): Stage<T
       }
       next();
     });
+  };
 }

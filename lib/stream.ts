@@ -79,3 +79,26 @@ export function drain<T>(stream: Highland.Stream<T>, onItem?: (item: T) => void)
     tapped.stopOnError(reject).done(resolve);
   });
 }
+
+/** Stages composed left to right into one stage: `pipe(a, b, c)` is `(s) => s.through(a).through(b).through(c)`. */
+export function pipe<A>(): Stage<A, A>;
+export function pipe<A, B>(ab: Stage<A, B>): Stage<A, B>;
+export function pipe<A, B, C>(ab: Stage<A, B>, bc: Stage<B, C>): Stage<A, C>;
+export function pipe<A, B, C, D>(ab: Stage<A, B>, bc: Stage<B, C>, cd: Stage<C, D>): Stage<A, D>;
+export function pipe<A, B, C, D, E>(
+  ab: Stage<A, B>,
+  bc: Stage<B, C>,
+  cd: Stage<C, D>,
+  de: Stage<D, E>,
+): Stage<A, E>;
+export function pipe<A, B, C, D, E, F>(
+  ab: Stage<A, B>,
+  bc: Stage<B, C>,
+  cd: Stage<C, D>,
+  de: Stage<D, E>,
+  ef: Stage<E, F>,
+): Stage<A, F>;
+export function pipe<A>(...stages: Array<Stage<A, A>>): Stage<A, A>;
+export function pipe(...stages: Array<Stage<unknown, unknown>>): Stage<unknown, unknown> {
+  return (input) => stages.reduce((stream, stage) => stream.through(stage), input);
+}

@@ -37,6 +37,31 @@ export interface Generation {
   splitOffset?: number;
 }
 
+/** The two streams of a run: the source documents as they came in, and what generation and assembly made. */
+export type StreamName = 'real' | 'synthetic';
+export const STREAM_NAMES: readonly StreamName[] = ['real', 'synthetic'];
+
+/** One source document with everything generated from it (emitted once all its requests are settled). */
+export interface DocGenerations {
+  doc: Doc;
+  /** Kept generations, by index. */
+  generations: Generation[];
+  /** Generations lost because their request failed. */
+  failed: number;
+  /** Generations dropped by post-processing or `--on-truncated drop`. */
+  filtered: number;
+  /** Why the document produced nothing at all, when a whole stage failed. */
+  skipped?: string;
+}
+
+/** A training document: its parts are tokenized separately (each ending with EOS) and stay contiguous. */
+export interface Megadoc {
+  stream: StreamName;
+  /** The source document's id; `ID#INDEX` / `ID#original` for the separate documents of `none`. */
+  id: string;
+  parts: string[];
+}
+
 /** A document after tokenization: its ids with EOS/BOS already appended. */
 export interface TokenizedDoc {
   id: string;

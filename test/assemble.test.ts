@@ -3,18 +3,12 @@
 import path from 'node:path';
 import _ from 'highland';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AssembleOptions,
-  assembleStage,
-  type Megadoc,
-  newAssembleStats,
-} from '../lib/assemble/index.js';
-import type { DocGenerations } from '../lib/generate/engine.js';
+import { type AssembleOptions, assembleStage, newAssembleStats } from '../lib/assemble/index.js';
 import { equalTokenSplits } from '../lib/generate/input.js';
 import { expandInputs } from '../lib/sources/inputs.js';
 import { readDocs } from '../lib/sources/read.js';
 import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
-import type { Doc, Generation } from '../lib/types.js';
+import type { Doc, DocGenerations, Generation, Megadoc } from '../lib/types.js';
 
 const DATA = path.resolve(import.meta.dirname, '../../shared/data');
 

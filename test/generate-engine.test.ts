@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import _ from 'highland';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DocGenerations, type GenerateStageOptions, generateStage } from '../lib/generate/engine.js';
+import { type GenerateStageOptions, generateStage } from '../lib/generate/engine.js';
 import { HttpBackend } from '../lib/generate/http-backend.js';
 import { cutAtLineBoundary } from '../lib/generate/input.js';
 import { Journal } from '../lib/generate/journal.js';
@@ -16,7 +16,7 @@ import { createGenerateStats, type GenerateStats } from '../lib/generate/stats.j
 import { DEFAULT_TEMPLATES, fillSlots } from '../lib/generate/templates/index.js';
 import { toAsyncIterable } from '../lib/stream.js';
 import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
-import type { Doc } from '../lib/types.js';
+import type { Doc, DocGenerations } from '../lib/types.js';
 import { SHARED_DATA, tempDir } from './helpers/cli.js';
 import {
   completionText,

@@ -6,8 +6,14 @@ import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/con
 import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { HubPusher } from '../../lib/hub/push.js';
 import { isHubUrl } from '../../lib/hub/url.js';
-import { rankOutput } from '../../lib/pipeline/pack.js';
-import { newRunProgress, type RunProgress, type RunSummary, runMegadocs } from '../../lib/pipeline/run.js';
+import { rankOutput } from '../../lib/pipeline/executor.js';
+import {
+  newRunProgress,
+  RUN_POINTS,
+  type RunProgress,
+  type RunSummary,
+  runMegadocs,
+} from '../../lib/pipeline/run.js';
 import { resolveRank } from '../../lib/ranks.js';
 import { addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
@@ -15,12 +21,12 @@ import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
 import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
 import { addRankOptions } from '../rank-options.js';
+import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
 import { addPackOptions, addTokenizeOptions } from './pack.js';
 
-/** Flags that only shape what is printed, never the run: kept out of the config. */
-/** Flags that change what is shown or where copies go, not the run itself: kept out of the config. */
-const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo']);
+/** Flags that change what is shown or where copies go, or that load code (--transform): kept out of the config. */
+const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo', 'transform']);
 
 const SHUFFLE_HELP = `
 Shuffling: documents are packed in storage order (so a megadoc stays contiguous within its sequences),
@@ -144,6 +150,7 @@ export function register(program: Command): void {
   addOptionsOnce(command, addPackOptions);
   addOptionsOnce(command, addRankOptions);
   addPushOption(command);
+  addTransformOption(command, RUN_POINTS);
   addOptionsOnce(command, addOutputOptions);
   command.addHelpText('after', SHUFFLE_HELP);
   command.action(async (inputs: string[], options: Record<string, unknown>) => {
@@ -151,6 +158,7 @@ export function register(program: Command): void {
     // The worker's rank from the flags or the file, else from Slurm / Kubernetes: it decides the output.
     const { rank, worldSize } = resolveRank({ rank: given.rank, worldSize: given.worldSize }, process.env);
     const config = { ...given, rank, worldSize };
+    const transformModules = await transformModulesFrom(options);
     const apiKey = apiKeyFrom(config.apiKeyEnv, config.apiKeyEnv !== 'OPENAI_API_KEY');
     const pushTarget = pushTargetFrom(options);
     const hub = config.inputs.some(isHubUrl) || pushTarget ? connectHub(process.env) : undefined;
@@ -171,6 +179,7 @@ export function register(program: Command): void {
           local: localRunOptions(display, process.env),
           hub: hub && { client: hub.client },
           pusher,
+          transformModules,
         }),
       );
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

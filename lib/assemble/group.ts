@@ -2,8 +2,7 @@
 // order, and kept or dropped per --min-generations with the cause counted.
 
 import { MegadocsError } from '../errors.js';
-import type { DocGenerations } from '../generate/engine.js';
-import type { Doc, Generation } from '../types.js';
+import type { Doc, DocGenerations, Generation } from '../types.js';
 
 /**
  * The generate stage collects each document's generations as their requests complete (in any order) and

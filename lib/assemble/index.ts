@@ -1,9 +1,7 @@
 // The assemble stage: each source document with its generations in, training documents out: the original
 // for the real stream, and the synthetic document(s) that stitch, stretch or none arrange for the other.
-import type { DocGenerations } from '../generate/engine.js';
-import type { StreamName } from '../mix.js';
 import { shuffleWindowStage } from '../shuffle.js';
-import type { Stage } from '../types.js';
+import type { DocGenerations, Megadoc, Stage } from '../types.js';
 import { type AssembleStats, countDrop, type DocGroup, groupOf, newAssembleStats } from './group.js';
 import { separateDocuments } from './none.js';
 import { type OriginalPlacement, type Separator, stitch } from './stitch.js';
@@ -14,14 +12,6 @@ export type { OriginalPlacement, Separator } from './stitch.js';
 
 export type AssembleMode = 'stitch' | 'stretch' | 'none';
 export const ASSEMBLE_MODES: readonly AssembleMode[] = ['stitch', 'stretch', 'none'];
-
-/** A training document: its parts are tokenized separately (each ending with EOS) and stay contiguous. */
-export interface Megadoc {
-  stream: StreamName;
-  /** The source document's id; `ID#INDEX` / `ID#original` for the separate documents of `none`. */
-  id: string;
-  parts: string[];
-}
 
 export interface AssembleOptions {
   mode: AssembleMode;

@@ -2,7 +2,7 @@
 // documents keeps the backend's C requests busy; every answer is journaled before it can go downstream.
 import { setMaxListeners } from 'node:events';
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
-import type { Doc, Generation, Stage, Usage } from '../types.js';
+import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js';
 import {
   type CompletionRequest,
   type CompletionResult,
@@ -16,19 +16,6 @@ import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './re
 import { requestSeed } from './seeds.js';
 import { createGenerateStats, type GenerateStats, increment } from './stats.js';
 import { renderPrompt } from './templates/index.js';
-
-/** One source document with everything generated from it (emitted once all its requests are settled). */
-export interface DocGenerations {
-  doc: Doc;
-  /** Kept generations, by index. */
-  generations: Generation[];
-  /** Generations lost because their request failed. */
-  failed: number;
-  /** Generations dropped by post-processing or `--on-truncated drop`. */
-  filtered: number;
-  /** Why the document produced nothing at all, when a whole stage failed. */
-  skipped?: string;
-}
 
 export interface GenerateStageOptions {
   backend: LlmBackend;
@@ -77,15 +64,15 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   const { backend, recipe, journal } = options;
   const stats = options.stats ?? createGenerateStats();
   const windowSize = journal?.window ?? options.window ?? defaultWindow(backend.concurrency);
-  const controller = new AbortController();
-  options.signal?.addEventListener('abort', () => controller.abort(options.signal?.reason), { once: true });
-  const signal = controller.signal;
-  // Requests waiting for a retry or an endpoint listen to this signal: many listeners are expected.
-  setMaxListeners(0, signal);
   stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
   const usage = stats.tokens[recipe.name]!;
 
-  async function send(request: CompletionRequest, ordinal: number, key: string): Promise<JournalOutcome> {
+  async function send(
+    request: CompletionRequest,
+    ordinal: number,
+    key: string,
+    signal: AbortSignal,
+  ): Promise<JournalOutcome> {
     try {
       const result = await backend.complete(request, signal);
       stats.requests.completed += 1;
@@ -105,6 +92,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     ordinal: number,
     replay: Map<string, JournalOutcome>,
     spec: RecipeCall,
+    signal: AbortSignal,
   ): Promise<CallOutcome> {
     const seed = requestSeed(options.seed, doc.id, recipe.name, spec.name);
     const request: CompletionRequest = {
@@ -120,7 +108,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     const key = requestKey(options.model, request);
     const replayed = replay.get(key);
     if (replayed) stats.requests.replayed += 1;
-    const outcome = replayed ?? (await send(request, ordinal, key));
+    const outcome = replayed ?? (await send(request, ordinal, key, signal));
     if (outcome.failure) {
       stats.requests.failed += 1;
       increment(stats.failures, outcome.failure.reason);
@@ -167,6 +155,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     doc: Doc,
     ordinal: number,
     replay: Map<string, JournalOutcome>,
+    signal: AbortSignal,
   ): Promise<DocGenerations> {
     let text = doc.text;
     if (options.maxInputTokens && options.codec) {
@@ -178,7 +167,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       doc,
       text,
       codec: options.codec,
-      call: (spec) => call(doc, ordinal, replay, spec),
+      call: (spec) => call(doc, ordinal, replay, spec, signal),
       countRetry: (reason) => increment(stats.retries, reason),
     });
     const { generations, filtered } = finish(doc, text, output.drafts);
@@ -192,6 +181,12 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   }
 
   async function* ordered(docs: AsyncIterator<Doc>): AsyncGenerator<DocGenerations> {
+    // Per stream: its own requests to stop when it closes early or one of them fails for all.
+    const controller = new AbortController();
+    options.signal?.addEventListener('abort', () => controller.abort(options.signal?.reason), { once: true });
+    const signal = controller.signal;
+    // Requests waiting for a retry or an endpoint listen to this signal: many listeners are expected.
+    setMaxListeners(0, signal);
     const window: Array<Promise<DocGenerations>> = [];
     let ordinal = 0;
     let exhausted = false;
@@ -205,7 +200,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
             break;
           }
           const replay = journal ? await journal.replay(ordinal) : new Map<string, JournalOutcome>();
-          const pending = processDoc(next.value, ordinal, replay);
+          const pending = processDoc(next.value, ordinal, replay, signal);
           // A failure that is not one request's own (bad credentials, journal I/O) stops everything at once.
           pending.catch((error: unknown) => controller.abort(error));
           window.push(pending);

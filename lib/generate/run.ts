@@ -1,19 +1,19 @@
 // `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
-// inside a run directory whose state/ holds the journal, so a rerun after a crash pays for nothing twice.
-import { rejectOnAbort } from '../abort.js';
+// users' transforms before and after generation, on the executor (run directory, journal, resume, stats).
 import type { HubInputOptions } from '../hub/shard.js';
-import { hashConfig, RunDir } from '../rundir.js';
+import { executeJob } from '../pipeline/executor.js';
+import { throughSteps } from '../pipeline/steps.js';
+import { type TransformModule, type Transforms, transformSteps } from '../pipeline/transforms.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
+import type { DocGenerations } from '../types.js';
 import type { ApiKind } from './client.js';
-import { defaultWindow, generateStage, generationRecord } from './engine.js';
-import { Journal } from './journal.js';
+import { generateStage, generationRecord } from './engine.js';
 import type { LocalRunOptions } from './local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from './recipes/index.js';
-import { openBackend, recipeFilesIdentity } from './setup.js';
+import { recipeFilesIdentity } from './setup.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from './stats.js';
 import { loadTemplates } from './templates/index.js';
 
@@ -71,6 +71,10 @@ export interface GenerateRunOptions {
   local?: LocalRunOptions;
   /** How `hf://` inputs reach the Hub (a client from HF_ENDPOINT/HF_TOKEN, built by the caller). */
   hub?: HubInputOptions;
+  /** Users' stages at the insertion points (part of the run identity). */
+  transforms?: Transforms<GenerateConfig>;
+  /** `--transform` modules, applied after `transforms` at each point. */
+  transformModules?: readonly TransformModule[];
 }
 
 export type GenerateSummary = Record<string, unknown> & {
@@ -103,6 +107,9 @@ async function outputIdentity(config: GenerateConfig): Promise<Record<string, un
   return { ...identity, ...(await recipeFilesIdentity(config.recipe, config.templates)) };
 }
 
+/** The insertion points of `megadocs generate`: source documents before generation, generations after it. */
+export const GENERATE_POINTS = ['documents', 'generations'] as const;
+
 export async function runGenerate(
   config: GenerateConfig,
   run: GenerateRunOptions = {},
@@ -121,78 +128,69 @@ export async function runGenerate(
   });
   const codec =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
-  const shards = await expandInputs(config.inputs, { hub: run.hub });
-  progress.inputBytes = knownInputBytes(shards);
-  const identity = { ...(await outputIdentity(config)), inputFiles: inputIdentity(shards) };
-  const runDir = await RunDir.open({
-    dir: config.out,
+  const summary = await executeJob({
     command: 'generate',
-    options: { ...config },
-    identity,
+    config,
+    inputs: config.inputs,
+    out: config.out,
     overwrite: config.overwrite,
-  });
-  const backend = await openBackend({
-    ...config,
-    apiKey: run.apiKey,
-    stats,
+    identity: await outputIdentity(config),
+    points: GENERATE_POINTS,
+    transforms: run.transforms,
+    transformModules: run.transformModules,
+    llm: { ...config, apiKey: run.apiKey, stats, local: run.local },
+    hub: run.hub,
     signal: run.signal,
-    local: run.local,
     onWarning: run.onWarning,
-  }).catch(async (error: unknown) => {
-    await runDir.stop('failed', error, statsSnapshot(stats));
-    throw error;
-  });
-  let journal: Journal | undefined;
-  try {
-    journal = await Journal.open({
-      stateDir: runDir.stateDir,
-      configHash: hashConfig(identity),
-      window: defaultWindow(config.concurrency),
-      onWarning: run.onWarning,
-    });
-    const records = readDocs(shards, { ...config.record, stats: progress.source })
-      .through(
-        generateStage({
-          backend,
-          recipe,
-          model: config.model,
-          seed: config.seed,
-          onTruncated: config.onTruncated,
-          maxInputTokens: config.maxInputTokens,
-          codec,
-          journal,
-          stats,
-          signal: run.signal,
-        }),
+    onInputBytes: (bytes) => {
+      progress.inputBytes = bytes;
+    },
+    stopStats: () => statsSnapshot(stats),
+    work: async ({ shards, out, backend, journal, transforms }) => {
+      const records = throughSteps<DocGenerations>(
+        readDocs(shards, { ...config.record, stats: progress.source }),
+        [
+          ...transformSteps(transforms, 'documents'),
+          {
+            name: 'generate',
+            stage: generateStage({
+              backend: backend!,
+              recipe,
+              model: config.model,
+              seed: config.seed,
+              onTruncated: config.onTruncated,
+              maxInputTokens: config.maxInputTokens,
+              codec,
+              journal,
+              stats,
+              signal: run.signal,
+            }),
+          },
+          ...transformSteps(transforms, 'generations'),
+        ],
       )
-      .map((done) => done.generations.map(generationRecord))
-      .sequence();
-    const onShard = () => {
-      progress.shards += 1;
-    };
-    const written = await Promise.race([
-      jsonlSink({ dir: config.out, compression: config.compression, shardSize: config.shardSize, onShard })(
-        records,
-      ),
-      rejectOnAbort(run.signal),
-    ]);
-    const summary: GenerateSummary = {
-      ...statsSnapshot(stats),
-      documents: stats.documents,
-      generations: stats.generations,
-      sourceFiles: progress.source.files,
-      malformedRecords: progress.source.skipped,
-      shards: written.shards,
-      rawBytes: written.rawBytes,
-      storedBytes: written.storedBytes,
-    };
-    await runDir.complete(summary);
-    return summary;
-  } catch (error) {
-    await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, statsSnapshot(stats));
-    throw error;
-  } finally {
-    journal?.close();
-    await backend.close();
-  }
+        .map((done) => done.generations.map(generationRecord))
+        .sequence();
+      const onShard = () => {
+        progress.shards += 1;
+      };
+      const written = await jsonlSink({
+        dir: out,
+        compression: config.compression,
+        shardSize: config.shardSize,
+        onShard,
+      })(records);
+      return {
+        ...statsSnapshot(stats),
+        documents: stats.documents,
+        generations: stats.generations,
+        sourceFiles: progress.source.files,
+        malformedRecords: progress.source.skipped,
+        shards: written.shards,
+        rawBytes: written.rawBytes,
+        storedBytes: written.storedBytes,
+      } satisfies GenerateSummary;
+    },
+  });
+  return summary!;
 }

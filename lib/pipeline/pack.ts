@@ -1,23 +1,25 @@
 // `megadocs pack` as a library call: source -> tokenize -> pack -> MDS sink (or source -> jsonl.zst sink),
-// inside a run directory whose megadocs.json records the resolved options, versions and final stats.
+// users' transforms before tokenizing and after packing, on the executor (run directory, resume, stats).
 
 import { join } from 'node:path';
-import { rejectOnAbort } from '../abort.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { peakRssBytes } from '../memory.js';
-import { rankDirName } from '../merge.js';
 import { newPackStats, type PackStats, packStage, type TailMode, validatePackOptions } from '../pack.js';
-import { planShards } from '../plan.js';
 import type { Rank } from '../ranks.js';
-import { RunDir } from '../rundir.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink, parseCompression } from '../sinks/mds.js';
-import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import { readDocs } from '../sources/read.js';
 import type { RecordOptions, SourceStats } from '../sources/types.js';
 import { tokenizerFacts } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
+import type { Doc, Sequence } from '../types.js';
+import { executeJob } from './executor.js';
+
+export { rankOutput } from './executor.js';
+
+import { throughSteps } from './steps.js';
+import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
 export type OutputFormat = 'mds' | 'jsonl';
 
@@ -85,6 +87,9 @@ function outputIdentity(config: PackConfig): Record<string, unknown> {
   return identity;
 }
 
+/** The insertion points of `megadocs pack`: source documents before tokenizing, sequences before the sink. */
+export const PACK_POINTS = ['documents', 'sequences'] as const;
+
 export interface PackRunOptions {
   progress?: PackProgress;
   /** Aborting stops the run and marks it interrupted in megadocs.json; no index.json is written. */
@@ -93,11 +98,10 @@ export interface PackRunOptions {
   hub?: HubInputOptions;
   /** Uploads each finished shard, then the index, to a Hub dataset while the run goes on. */
   pusher?: HubPusher;
-}
-
-/** Where this worker writes: OUT itself, or OUT/rank-NNNNN/ when the work is split among ranks. */
-export function rankOutput(out: string, rank: Rank | undefined): string {
-  return rank && rank.worldSize > 1 ? join(out, rankDirName(rank.rank)) : out;
+  /** Users' stages at the insertion points (part of the run identity). */
+  transforms?: Transforms<PackConfig>;
+  /** `--transform` modules, applied after `transforms` at each point. */
+  transformModules?: readonly TransformModule[];
 }
 
 export async function runPack(config: PackConfig, run: PackRunOptions = {}): Promise<PackSummary> {
@@ -111,74 +115,84 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
       boundaries: config.boundaries,
       padId: encoder.eosId,
     });
-  const allShards = await expandInputs(config.inputs, { hub: run.hub });
-  const shards = config.rank && config.rank.worldSize > 1 ? planShards(allShards, config.rank) : allShards;
-  const out = rankOutput(config.out, config.rank);
-  progress.inputBytes = knownInputBytes(shards);
-  const runDir = await RunDir.open({
-    dir: out,
+  const summary = await executeJob({
     command: 'pack',
-    options: { ...config },
-    identity: { ...outputIdentity(config), inputFiles: inputIdentity(shards) },
+    config,
+    inputs: config.inputs,
+    out: config.out,
     overwrite: config.overwrite,
+    rank: config.rank,
+    identity: outputIdentity(config),
+    // Text output is not packed: it has no sequences.
+    points: encoder ? PACK_POINTS : (['documents'] as const),
+    transforms: run.transforms,
+    transformModules: run.transformModules,
+    hub: run.hub,
+    signal: run.signal,
+    abortHint: 'Run the same command again to start over',
+    onInputBytes: (bytes) => {
+      progress.inputBytes = bytes;
+    },
+    stopStats: () => ({ ...progress.source, ...progress.pack }),
+    work: async ({ shards, out, transforms }) => {
+      const docs = throughSteps<Doc>(
+        readDocs(shards, { ...config.record, stats: progress.source }),
+        transformSteps(transforms, 'documents'),
+      );
+      const onShard = (shard: { basename: string }) => {
+        progress.shards += 1;
+        run.pusher?.addShard(join(out, shard.basename));
+      };
+      const written = encoder
+        ? await mdsSink({
+            dir: out,
+            dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
+            boundaries: config.boundaries,
+            compression: config.compression,
+            shardSize: config.shardSize,
+            hashes: config.hashes,
+            onShard,
+          })(
+            throughSteps<Sequence>(docs, [
+              {
+                name: 'tokenize',
+                stage: tokenizeStage({
+                  tokenizer: config.tokenizer,
+                  workers: config.workers,
+                  eos: config.eos,
+                  bos: config.bos,
+                }),
+              },
+              {
+                name: 'pack',
+                stage: packStage({
+                  seqLen: config.seqLen,
+                  tail: config.tail,
+                  boundaries: config.boundaries,
+                  padId: encoder.eosId,
+                  stats: progress.pack,
+                }),
+              },
+              ...transformSteps(transforms, 'sequences'),
+            ]),
+          )
+        : await jsonlSink({
+            dir: out,
+            compression: config.compression,
+            shardSize: config.shardSize,
+            onShard,
+          })(
+            docs.map((doc) => {
+              progress.pack.documents += 1;
+              return { id: doc.id, text: doc.text };
+            }),
+          );
+      const summary = summarize(progress, written);
+      await run.pusher?.finish(join(out, 'index.json'));
+      return summary;
+    },
   });
-  try {
-    const docs = readDocs(shards, { ...config.record, stats: progress.source });
-    const onShard = (shard: { basename: string }) => {
-      progress.shards += 1;
-      run.pusher?.addShard(join(out, shard.basename));
-    };
-    const work = encoder
-      ? docs
-          .through(
-            tokenizeStage({
-              tokenizer: config.tokenizer,
-              workers: config.workers,
-              eos: config.eos,
-              bos: config.bos,
-            }),
-          )
-          .through(
-            packStage({
-              seqLen: config.seqLen,
-              tail: config.tail,
-              boundaries: config.boundaries,
-              padId: encoder.eosId,
-              stats: progress.pack,
-            }),
-          )
-          .through((sequences) =>
-            mdsSink({
-              dir: out,
-              dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
-              boundaries: config.boundaries,
-              compression: config.compression,
-              shardSize: config.shardSize,
-              hashes: config.hashes,
-              onShard,
-            })(sequences),
-          )
-      : jsonlSink({ dir: out, compression: config.compression, shardSize: config.shardSize, onShard })(
-          docs.map((doc) => {
-            progress.pack.documents += 1;
-            return { id: doc.id, text: doc.text };
-          }),
-        );
-    const written = await Promise.race([
-      work,
-      rejectOnAbort(run.signal, 'Run the same command again to start over'),
-    ]);
-    const summary = summarize(progress, written);
-    await runDir.complete({ ...summary });
-    await run.pusher?.finish(join(out, 'index.json'));
-    return summary;
-  } catch (error) {
-    await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, {
-      ...progress.source,
-      ...progress.pack,
-    });
-    throw error;
-  }
+  return summary!;
 }
 
 function summarize(

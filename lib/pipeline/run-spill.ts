@@ -1,17 +1,19 @@
-// Phase one of `megadocs run`: every part of every megadoc tokenized in order, then each stream (real,
-// synthetic) packed on its own into fixed-length sequences and parked on disk until both are complete.
+// Phase one of `megadocs run`, its end: every part of every megadoc as a document to tokenize, then each
+// stream (real, synthetic) through its own steps (pack, transforms) and parked on disk until both are complete.
 import { join } from 'node:path';
 import _ from 'highland';
-import type { Megadoc } from '../assemble/index.js';
-import type { RunConfig } from '../config.js';
-import { STREAM_NAMES, type StreamName } from '../mix.js';
-import { packStage } from '../pack.js';
 import { type SequenceSpillReader, SequenceSpillWriter } from '../spill.js';
 import { toAsyncIterable } from '../stream.js';
-import type { TokenizerFacts } from '../tokenize/encoders.js';
-import { tokenizeStage } from '../tokenize/stage.js';
-import type { Doc, Stage } from '../types.js';
-import type { RunProgress } from './run-stats.js';
+import {
+  type Doc,
+  type Megadoc,
+  type Sequence,
+  STREAM_NAMES,
+  type Stage,
+  type StreamName,
+  type TokenizedDoc,
+} from '../types.js';
+import { type AnyStep, throughSteps } from './steps.js';
 
 /** The streams a tokenized part goes to, written before the first `/` of its id. */
 type PartStreams = StreamName | 'both';
@@ -26,9 +28,9 @@ function part(streams: PartStreams, megadoc: Megadoc, index: number, text: strin
  * tokenized once and goes to both streams; each stream still sees its parts in order.
  */
 export function partsToTokenize(): Stage<Megadoc, Doc> {
-  let held: Megadoc | undefined;
-  return (input) =>
-    input.consume<Doc>((error, item, push, next) => {
+  return (input) => {
+    let held: Megadoc | undefined;
+    return input.consume<Doc>((error, item, push, next) => {
       if (error) {
         push(error);
         next();
@@ -57,41 +59,27 @@ export function partsToTokenize(): Stage<Megadoc, Doc> {
       }
       next();
     });
+  };
 }
 
-/** Phase one: tokenize every part in order, pack each stream on its own, park the sequences on disk. */
-export async function packToSpills(
-  megadocs: Highland.Stream<Megadoc>,
-  config: RunConfig,
-  tokenizer: TokenizerFacts,
+/**
+ * Phase one's end: each stream (real, synthetic) of the tokenized parts through its own steps (pack, then
+ * the `sequences` transforms), parked on disk until both are complete.
+ */
+export async function parkStreams(
+  tokenized: Highland.Stream<TokenizedDoc>,
+  streamSteps: (stream: StreamName) => AnyStep[],
   spillDir: string,
-  progress: RunProgress,
 ): Promise<Record<StreamName, SequenceSpillReader>> {
   const writers = await Promise.all(
     STREAM_NAMES.map((stream) => SequenceSpillWriter.create(join(spillDir, stream))),
   );
-  const tokenized = megadocs.through(partsToTokenize()).through(
-    tokenizeStage({
-      tokenizer: config.tokenizer,
-      workers: config.workers,
-      eos: config.eos,
-      bos: config.bos,
-    }),
-  );
   // Both forks exist before either pulls, so each sees every document (highland forks move in lockstep).
   const branches = STREAM_NAMES.map((stream) =>
-    tokenized
-      .fork()
-      .filter((doc) => doc.id.startsWith(`${stream}/`) || doc.id.startsWith('both/'))
-      .through(
-        packStage({
-          seqLen: config.seqLen,
-          tail: config.tail,
-          boundaries: config.boundaries,
-          padId: tokenizer.eosId,
-          stats: progress.pack[stream],
-        }),
-      ),
+    throughSteps<Sequence>(
+      tokenized.fork().filter((doc) => doc.id.startsWith(`${stream}/`) || doc.id.startsWith('both/')),
+      streamSteps(stream),
+    ),
   );
   try {
     return Object.fromEntries(

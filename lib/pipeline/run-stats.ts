@@ -6,9 +6,9 @@ import { newAssembleStats } from '../assemble/index.js';
 import type { RunConfig } from '../config.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
 import { peakRssBytes } from '../memory.js';
-import type { StreamName } from '../mix.js';
 import { newPackStats, type PackStats } from '../pack.js';
 import type { SourceStats } from '../sources/types.js';
+import type { StreamName } from '../types.js';
 
 /** Live counters of every stage, updated as the run goes (the CLI draws its progress lines from them). */
 export interface RunProgress {

@@ -3,20 +3,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunConfig } from '../config.js';
-import {
-  mixedOrder,
-  mixtureSpec,
-  orderedSequences,
-  planMix,
-  type SequenceRef,
-  STREAM_NAMES,
-  type StreamName,
-  streamOrder,
-} from '../mix.js';
+import { mixedOrder, mixtureSpec, orderedSequences, planMix, type SequenceRef, streamOrder } from '../mix.js';
 import { mdsSink } from '../sinks/mds.js';
 import type { SequenceSpillReader } from '../spill.js';
 import type { TokenizerFacts } from '../tokenize/encoders.js';
-import type { Sequence } from '../types.js';
+import { type Sequence, STREAM_NAMES, type StreamName } from '../types.js';
 import type { RunProgress, WrittenDataset, WrittenOutput } from './run-stats.js';
 
 export const MIXTURE_FILE = 'mixture.json';

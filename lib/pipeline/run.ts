@@ -1,43 +1,39 @@
-// `megadocs run` as a library call: source -> generate -> assemble -> tokenize -> pack (per stream, parked
-// on disk) -> mix and shuffle -> MDS sink, in one process and one run directory that a rerun continues.
+// `megadocs run` as a library call: its named steps (source, generate, assemble, tokenize, then per stream
+// pack, parked on disk; then mix, shuffle and the MDS sink), users' transforms between them, on the executor.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { rejectOnAbort } from '../abort.js';
 import { assembleStage } from '../assemble/index.js';
 import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig } from '../config.js';
-import type { LlmBackend } from '../generate/backend.js';
-import { defaultWindow, generateStage } from '../generate/engine.js';
-import { Journal } from '../generate/journal.js';
+import { generateStage } from '../generate/engine.js';
 import type { LocalRunOptions } from '../generate/local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
-import { openBackend, recipeFilesIdentity } from '../generate/setup.js';
+import { recipeFilesIdentity } from '../generate/setup.js';
 import { statsSnapshot } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
-import { STREAM_NAMES, type StreamName } from '../mix.js';
-import { planShards } from '../plan.js';
-import { hashConfig, RunDir } from '../rundir.js';
-import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
+import { packStage } from '../pack.js';
 import { readDocs } from '../sources/read.js';
 import type { SequenceSpillReader } from '../spill.js';
+import { drain } from '../stream.js';
 import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
-import { rankOutput } from './pack.js';
-import { packToSpills } from './run-spill.js';
-import {
-  newRunProgress,
-  type RunProgress,
-  type RunSummary,
-  summarize,
-  type WrittenOutput,
-} from './run-stats.js';
+import { tokenizeStage } from '../tokenize/stage.js';
+import { STREAM_NAMES, type StreamName } from '../types.js';
+import { executeJob, type JobContext } from './executor.js';
+import { parkStreams, partsToTokenize } from './run-spill.js';
+import { newRunProgress, type RunProgress, type RunSummary, summarize } from './run-stats.js';
 import { MIXTURE_FILE, writeOutput } from './run-write.js';
+import { type AnyStep, throughSteps } from './steps.js';
+import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
 export { newRunProgress, type RunProgress, type RunSummary } from './run-stats.js';
 
 /** Packed sequences wait here (OUT/spill/) until both streams are complete; removed when the run ends. */
 export const SPILL_DIR = 'spill';
+
+/** The insertion points of `megadocs run`: all four. */
+export const RUN_POINTS = ['documents', 'generations', 'megadocs', 'sequences'] as const;
 
 export interface RunOptions {
   /** Read from the environment by the caller; sent as a bearer token, never stored. */
@@ -52,6 +48,10 @@ export interface RunOptions {
   local?: LocalRunOptions;
   /** Uploads each finished shard, then the index (or mixture.json), to a Hub dataset while the run goes on. */
   pusher?: HubPusher;
+  /** Users' stages at the insertion points (part of the run identity). */
+  transforms?: Transforms<RunConfig>;
+  /** `--transform` modules, applied after `transforms` at each point. */
+  transformModules?: readonly TransformModule[];
 }
 
 /** The options that decide the output bytes: not the servers, key, concurrency, retries, timeouts, workers. */
@@ -86,6 +86,26 @@ async function tokenizerFor(
 }
 
 export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Promise<RunSummary> {
+  return (await executeRun(config, run)) as RunSummary;
+}
+
+/**
+ * The run up to the step named `until` (`source`, a step of the main chain such as `generate`, or `spill`:
+ * both streams packed and parked), for benchmarks that time the chain step by step; the run stays unfinished.
+ */
+export async function runMegadocsUntil(
+  config: RunConfig,
+  until: string,
+  run: RunOptions = {},
+): Promise<void> {
+  await executeRun(config, run, until);
+}
+
+async function executeRun(
+  config: RunConfig,
+  run: RunOptions,
+  until?: string,
+): Promise<RunSummary | undefined> {
   const progress = run.progress ?? newRunProgress();
   const templates = config.templates ? await loadTemplates(config.templates) : undefined;
   const recipe = await resolveRecipe({
@@ -98,110 +118,140 @@ export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Prom
     jsonMode: config.jsonMode,
   });
   const { tokenizer, codec } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
-  const allShards = await expandInputs(config.inputs, { hub: run.hub });
-  const rank = { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 };
-  const shards = rank.worldSize > 1 ? planShards(allShards, rank) : allShards;
-  const out = rankOutput(config.out, rank);
-  progress.inputBytes = knownInputBytes(shards);
-  const identity = { ...(await outputIdentity(config)), inputFiles: inputIdentity(shards) };
-  const runDir = await RunDir.open({
-    dir: out,
+
+  /** The main chain, source documents to tokenized parts. */
+  const mainSteps = ({ backend, journal, transforms }: JobContext): AnyStep[] => [
+    ...transformSteps(transforms, 'documents'),
+    {
+      name: 'generate',
+      stage: generateStage({
+        backend: backend!,
+        recipe,
+        model: config.model,
+        seed: config.seed,
+        onTruncated: config.onTruncated,
+        maxInputTokens: config.maxInputTokens,
+        codec,
+        journal,
+        stats: progress.generate,
+        signal: run.signal,
+      }),
+    },
+    ...transformSteps(transforms, 'generations'),
+    {
+      name: 'assemble',
+      stage: assembleStage({
+        mode: config.assemble,
+        original: config.original,
+        separator: config.separator,
+        join: config.join,
+        thoughtOpen: config.thoughtOpen,
+        thoughtClose: config.thoughtClose,
+        minGenerations: config.minGenerations,
+        shuffleWindow: config.shuffleWindow,
+        seed: config.shuffleSeed,
+        stats: progress.assemble,
+      }),
+    },
+    ...transformSteps(transforms, 'megadocs'),
+    { name: 'parts', stage: partsToTokenize() },
+    {
+      name: 'tokenize',
+      stage: tokenizeStage({
+        tokenizer: config.tokenizer,
+        workers: config.workers,
+        eos: config.eos,
+        bos: config.bos,
+      }),
+    },
+  ];
+  /** Each stream's own steps, tokenized parts to sequences: the same stage values serve both streams. */
+  const packSteps = (transforms: JobContext['transforms']) => {
+    const sequences = transformSteps(transforms, 'sequences');
+    return (stream: StreamName): AnyStep[] => [
+      {
+        name: 'pack',
+        stage: packStage({
+          seqLen: config.seqLen,
+          tail: config.tail,
+          boundaries: config.boundaries,
+          padId: tokenizer.eosId,
+          stats: progress.pack[stream],
+        }),
+      },
+      ...sequences,
+    ];
+  };
+
+  return executeJob({
     command: 'run',
-    options: { ...config },
-    identity,
+    config,
+    inputs: config.inputs,
+    out: config.out,
     overwrite: config.overwrite,
-  });
-  let backend: LlmBackend | undefined;
-  const spillDir = join(out, SPILL_DIR);
-  let journal: Journal | undefined;
-  const spills: Partial<Record<StreamName, SequenceSpillReader>> = {};
-  try {
-    backend = await openBackend({
+    rank: { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 },
+    identity: await outputIdentity(config),
+    points: RUN_POINTS,
+    transforms: run.transforms,
+    transformModules: run.transformModules,
+    llm: {
       ...config,
       timeoutSeconds: config.timeout,
       apiKey: run.apiKey,
       stats: progress.generate,
-      signal: run.signal,
       local: run.local,
-      onWarning: run.onWarning,
-    });
-    journal = await Journal.open({
-      stateDir: runDir.stateDir,
-      configHash: hashConfig(identity),
-      window: defaultWindow(config.concurrency),
-      onWarning: run.onWarning,
-    });
-    const megadocs = readDocs(shards, {
-      textField: config.textField,
-      idField: config.idField,
-      onError: config.onError,
-      stats: progress.source,
-    })
-      .through(
-        generateStage({
-          backend,
-          recipe,
-          model: config.model,
-          seed: config.seed,
-          onTruncated: config.onTruncated,
-          maxInputTokens: config.maxInputTokens,
-          codec,
-          journal,
-          stats: progress.generate,
-          signal: run.signal,
-        }),
-      )
-      .through(
-        assembleStage({
-          mode: config.assemble,
-          original: config.original,
-          separator: config.separator,
-          join: config.join,
-          thoughtOpen: config.thoughtOpen,
-          thoughtClose: config.thoughtClose,
-          minGenerations: config.minGenerations,
-          shuffleWindow: config.shuffleWindow,
-          seed: config.shuffleSeed,
-          stats: progress.assemble,
-        }),
-      );
-    await mkdir(spillDir, { recursive: true });
-    // The shards are compressed only in the writing phase: the compressor starts while the chain streams.
-    if (config.compression !== 'none') prewarmZstdCompression();
-    const streamSeconds = await timed(async () => {
-      Object.assign(
-        spills,
-        await Promise.race([
-          packToSpills(megadocs, config, tokenizer, spillDir, progress),
-          rejectOnAbort(run.signal),
-        ]),
-      );
-    });
-    const complete = spills as Record<StreamName, SequenceSpillReader>;
-    let written: WrittenOutput | undefined;
-    const writeSeconds = await timed(async () => {
-      written = await Promise.race([
-        writeOutput(complete, config, out, tokenizer, progress, (file) => run.pusher?.addShard(file)),
-        rejectOnAbort(run.signal),
-      ]);
-    });
-    await Promise.all(STREAM_NAMES.map((stream) => complete[stream].close()));
-    await rm(spillDir, { recursive: true, force: true });
-    const summary = summarize(progress, config, written!, { streamSeconds, writeSeconds });
-    await runDir.complete(summary);
-    await run.pusher?.finish(join(out, config.streams === 'separate' ? MIXTURE_FILE : 'index.json'));
-    return summary;
-  } catch (error) {
-    await runDir.stop(run.signal?.aborted ? 'interrupted' : 'failed', error, {
-      generate: statsSnapshot(progress.generate),
-      assemble: progress.assemble,
-    });
-    throw error;
-  } finally {
-    await Promise.allSettled(Object.values(spills).map((spill) => spill.close()));
-    await journal?.close();
-    await backend?.close();
-  }
+    },
+    hub: run.hub,
+    signal: run.signal,
+    onWarning: run.onWarning,
+    onInputBytes: (bytes) => {
+      progress.inputBytes = bytes;
+    },
+    stopStats: () => ({ generate: statsSnapshot(progress.generate), assemble: progress.assemble }),
+    work: async (context) => {
+      const { out } = context;
+      const docs = readDocs(context.shards, {
+        textField: config.textField,
+        idField: config.idField,
+        onError: config.onError,
+        stats: progress.source,
+      });
+      const steps = mainSteps(context);
+      if (until !== undefined && until !== 'spill') {
+        if (until !== 'source' && !steps.some((step) => step.name === until)) {
+          throw new RangeError(
+            `no step "${until}" in the run: ${['source', ...steps.map((s) => s.name), 'spill']}`,
+          );
+        }
+        if (until === 'source') await drain(docs);
+        else await drain(throughSteps<unknown>(docs, steps, until));
+        return undefined;
+      }
+      const spillDir = join(out, SPILL_DIR);
+      await mkdir(spillDir, { recursive: true });
+      // The shards are compressed only in the writing phase: the compressor starts while the chain streams.
+      if (config.compression !== 'none' && until === undefined) prewarmZstdCompression();
+      let spills: Record<StreamName, SequenceSpillReader> | undefined;
+      try {
+        const streamSeconds = await timed(async () => {
+          spills = await parkStreams(throughSteps(docs, steps), packSteps(context.transforms), spillDir);
+        });
+        if (until === 'spill') return undefined;
+        let written: Awaited<ReturnType<typeof writeOutput>> | undefined;
+        const writeSeconds = await timed(async () => {
+          written = await writeOutput(spills!, config, out, tokenizer, progress, (file) =>
+            run.pusher?.addShard(file),
+          );
+        });
+        const summary = summarize(progress, config, written!, { streamSeconds, writeSeconds });
+        await run.pusher?.finish(join(out, config.streams === 'separate' ? MIXTURE_FILE : 'index.json'));
+        return summary;
+      } finally {
+        if (spills) await Promise.allSettled(STREAM_NAMES.map((stream) => spills![stream].close()));
+        await rm(spillDir, { recursive: true, force: true });
+      }
+    },
+  });
 }
 
 async function timed(work: () => Promise<void>): Promise<number> {

@@ -1,0 +1,128 @@
+// The executor every command runs on: resolves the inputs and this rank's share, the transforms, the run
+// directory (refused, continued or new), the LLM backend and journal when the command generates, then runs
+// the command's work and records how it ended in megadocs.json, whatever happens.
+import { join } from 'node:path';
+import { rejectOnAbort } from '../abort.js';
+import type { LlmBackend } from '../generate/backend.js';
+import { defaultWindow } from '../generate/engine.js';
+import { Journal } from '../generate/journal.js';
+import { type BackendSettings, openBackend } from '../generate/setup.js';
+import type { HubInputOptions } from '../hub/shard.js';
+import { rankDirName } from '../merge.js';
+import { planShards } from '../plan.js';
+import type { Rank } from '../ranks.js';
+import { hashConfig, RunDir } from '../rundir.js';
+import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
+import type { ShardRef } from '../sources/types.js';
+import {
+  type ResolvedTransforms,
+  resolveTransforms,
+  type TransformModule,
+  type TransformPoint,
+  type Transforms,
+  transformRecords,
+} from './transforms.js';
+
+export type CommandName = 'pack' | 'generate' | 'run';
+
+/** Where this worker writes: OUT itself, or OUT/rank-NNNNN/ when the work is split among ranks. */
+export function rankOutput(out: string, rank: Rank | undefined): string {
+  return rank && rank.worldSize > 1 ? join(out, rankDirName(rank.rank)) : out;
+}
+
+/** What a command hands the executor. */
+export interface Job<C, S> {
+  command: CommandName;
+  /** The validated config (recorded in megadocs.json, passed to transform factories). */
+  config: C;
+  inputs: string[];
+  out: string;
+  overwrite: boolean;
+  rank?: Rank;
+  /** The options that decide the output bytes (the executor adds the input files and the transforms). */
+  identity: Record<string, unknown>;
+  /** The command's insertion points, and the transforms given for them. */
+  points: readonly TransformPoint[];
+  transforms?: Transforms<C>;
+  transformModules?: readonly TransformModule[];
+  /** The servers (or local model) to open, when the command generates. */
+  llm?: Omit<BackendSettings, 'signal' | 'onWarning'>;
+  hub?: HubInputOptions;
+  signal?: AbortSignal;
+  onWarning?: (message: string) => void;
+  /** Told the total input bytes once known (for the ETA). */
+  onInputBytes?: (bytes: number | undefined) => void;
+  /** What the interrupted rejection says to do. */
+  abortHint?: string;
+  /** The counters recorded in megadocs.json when the run stops before the end. */
+  stopStats: () => Record<string, unknown>;
+  /** The command's own work; undefined when it stopped early on request (the run stays unfinished). */
+  work: (context: JobContext) => Promise<S | undefined>;
+}
+
+/** What the command's work gets from the executor. */
+export interface JobContext {
+  shards: ShardRef[];
+  /** This worker's output directory. */
+  out: string;
+  runDir: RunDir;
+  transforms: ResolvedTransforms;
+  backend?: LlmBackend;
+  journal?: Journal;
+}
+
+export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S | undefined> {
+  const transforms = await resolveTransforms(
+    job.command,
+    job.points,
+    job.config,
+    job.transforms,
+    job.transformModules,
+  );
+  const allShards = await expandInputs(job.inputs, { hub: job.hub });
+  const shards = job.rank && job.rank.worldSize > 1 ? planShards(allShards, job.rank) : allShards;
+  const out = rankOutput(job.out, job.rank);
+  job.onInputBytes?.(knownInputBytes(shards));
+  const records = transformRecords(transforms);
+  const identity = {
+    ...job.identity,
+    inputFiles: inputIdentity(shards),
+    ...(Object.keys(records).length > 0 ? { transforms: records } : {}),
+  };
+  const runDir = await RunDir.open({
+    dir: out,
+    command: job.command,
+    options: {
+      ...(job.config as Record<string, unknown>),
+      ...(identity.transforms ? { transforms: records } : {}),
+    },
+    identity,
+    overwrite: job.overwrite,
+  });
+  let backend: LlmBackend | undefined;
+  let journal: Journal | undefined;
+  try {
+    if (job.llm) {
+      backend = await openBackend({ ...job.llm, signal: job.signal, onWarning: job.onWarning });
+      journal = await Journal.open({
+        stateDir: runDir.stateDir,
+        configHash: hashConfig(identity),
+        window: defaultWindow(job.llm.concurrency),
+        onWarning: job.onWarning,
+      });
+    }
+    const summary = await Promise.race([
+      job.work({ shards, out, runDir, transforms, backend, journal }),
+      rejectOnAbort(job.signal, job.abortHint),
+    ]);
+    if (summary === undefined) await runDir.stop('interrupted', 'stopped early on request', job.stopStats());
+    else await runDir.complete({ ...(summary as Record<string, unknown>) });
+    return summary;
+  } catch (error) {
+    await runDir.stop(job.signal?.aborted ? 'interrupted' : 'failed', error, job.stopStats());
+    throw error;
+  } finally {
+    await journal?.close();
+    await backend?.close();
+  }
+}
