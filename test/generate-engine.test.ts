@@ -152,7 +152,7 @@ describe('rephrase', () => {
   it('cuts inputs to --max-input-tokens at a line boundary before prompting', async () => {
     llm.reset();
     const sample = docs.slice(0, 20);
-    const { out, stats } = await generate({ docs: sample, codec: encoder, maxInputTokens: 120 });
+    const { out, stats } = await generate({ docs: sample, textTokenizer: encoder, maxInputTokens: 120 });
     const long = sample.filter((doc) => encoder.encode(doc.text).length > 120);
     expect(long.length).toBeGreaterThan(5);
     expect(stats.inputsCut).toBe(long.length);
@@ -211,7 +211,7 @@ describe('stretch', () => {
     const { out } = await generate({
       recipe: { recipe: 'stretch', generations: 3, nPerRequest: 1 },
       docs: sample,
-      codec: encoder,
+      textTokenizer: encoder,
     });
     for (const { doc, generations } of out) {
       expect(generations.map((g) => [g.index, g.split])).toEqual([

@@ -9,7 +9,7 @@ import {
   type LlmBackend,
   RequestFailedError,
 } from './backend.js';
-import { cutAtLineBoundary, type TokenCodec } from './input.js';
+import { cutAtLineBoundary, type TextTokenizer } from './input.js';
 import { type Journal, type JournalOutcome, requestKey } from './journal.js';
 import { mainKeywords, postprocess } from './postprocess.js';
 import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './recipes/types.js';
@@ -25,10 +25,10 @@ export interface GenerateStageOptions {
   /** Global `--seed`. */
   seed: number;
   onTruncated: 'keep' | 'drop';
-  /** Cut inputs longer than this many tokens at a line boundary (needs `codec`). */
+  /** Cut inputs longer than this many tokens at a line boundary (needs `textTokenizer`). */
   maxInputTokens?: number;
   /** Tokenizer for split points, token bounds and input cuts. */
-  codec?: TokenCodec;
+  textTokenizer?: TextTokenizer;
   /** Replays earlier runs' answers and records this run's; its window wins over `window`. */
   journal?: Journal;
   /** Documents in flight (default 4 x the backend's concurrency). */
@@ -129,7 +129,9 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   function finish(doc: Doc, text: string, drafts: Draft[]): { generations: Generation[]; filtered: number } {
     const generations: Generation[] = [];
     let filtered = 0;
-    const countTokens = options.codec ? (value: string) => options.codec!.encode(value).length : undefined;
+    const countTokens = options.textTokenizer
+      ? (value: string) => options.textTokenizer!.encode(value).length
+      : undefined;
     const keywords = recipe.postprocess.minKeywordOverlap > 0 ? mainKeywords(text) : [];
     for (const draft of drafts) {
       if (draft.finishReason === 'length') {
@@ -158,15 +160,15 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     signal: AbortSignal,
   ): Promise<DocGenerations> {
     let text = doc.text;
-    if (options.maxInputTokens && options.codec) {
-      const cut = cutAtLineBoundary(text, options.maxInputTokens, options.codec);
+    if (options.maxInputTokens && options.textTokenizer) {
+      const cut = cutAtLineBoundary(text, options.maxInputTokens, options.textTokenizer);
       if (cut.cut) stats.inputsCut += 1;
       text = cut.text;
     }
     const output = await recipe.run({
       doc,
       text,
-      codec: options.codec,
+      textTokenizer: options.textTokenizer,
       call: (spec) => call(doc, ordinal, replay, spec, signal),
       countRetry: (reason) => increment(stats.retries, reason),
     });

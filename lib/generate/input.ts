@@ -2,7 +2,7 @@
 // token-exact split points that stretch uses. Both need a tokenizer, passed in by the caller.
 import type { Encoder } from '../tokenize/encoders.js';
 
-export type TokenCodec = Pick<Encoder, 'encode' | 'decode'>;
+export type TextTokenizer = Pick<Encoder, 'encode' | 'decode'>;
 
 /** The longest prefix of `decoded` that `text` really starts with (a cut id may end inside a character). */
 function commonPrefixLength(text: string, decoded: string): number {
@@ -18,11 +18,11 @@ function commonPrefixLength(text: string, decoded: string): number {
 export function cutAtLineBoundary(
   text: string,
   maxTokens: number,
-  codec: TokenCodec,
+  textTokenizer: TextTokenizer,
 ): { text: string; cut: boolean } {
-  const ids = codec.encode(text);
+  const ids = textTokenizer.encode(text);
   if (ids.length <= maxTokens) return { text, cut: false };
-  const head = text.slice(0, commonPrefixLength(text, codec.decode(ids.slice(0, maxTokens))));
+  const head = text.slice(0, commonPrefixLength(text, textTokenizer.decode(ids.slice(0, maxTokens))));
   const lineEnd = head.lastIndexOf('\n');
   return { text: lineEnd > 0 ? head.slice(0, lineEnd) : head, cut: true };
 }
@@ -32,8 +32,8 @@ export function cutAtLineBoundary(
  * (as equal as whole tokens allow). Fewer points come back when the text has too few tokens; a point
  * never falls inside a character.
  */
-export function equalTokenSplits(text: string, splits: number, codec: TokenCodec): number[] {
-  const ids = codec.encode(text);
+export function equalTokenSplits(text: string, splits: number, textTokenizer: TextTokenizer): number[] {
+  const ids = textTokenizer.encode(text);
   const count = Math.min(splits, ids.length - 1);
   const offsets: number[] = [];
   let previousToken = 0;
@@ -42,7 +42,7 @@ export function equalTokenSplits(text: string, splits: number, codec: TokenCodec
     let token = Math.max(previousToken + 1, Math.round((point * ids.length) / (count + 1)));
     let offset = -1;
     while (token < ids.length) {
-      const piece = codec.decode(ids.slice(previousToken, token));
+      const piece = textTokenizer.decode(ids.slice(previousToken, token));
       if (!piece.includes('\uFFFD') && text.startsWith(piece, previousOffset)) {
         offset = previousOffset + piece.length;
         break;

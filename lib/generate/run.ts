@@ -126,7 +126,7 @@ export async function runGenerate(
     templates,
     jsonMode: config.jsonMode,
   });
-  const codec =
+  const textTokenizer =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
   const summary = await executeJob({
     command: 'generate',
@@ -160,7 +160,7 @@ export async function runGenerate(
               seed: config.seed,
               onTruncated: config.onTruncated,
               maxInputTokens: config.maxInputTokens,
-              codec,
+              textTokenizer,
               journal,
               stats,
               signal: run.signal,

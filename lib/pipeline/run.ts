@@ -78,11 +78,11 @@ async function outputIdentity(config: RunConfig): Promise<Record<string, unknown
 async function tokenizerFor(
   config: RunConfig,
   recipeNeedsIt: boolean,
-): Promise<{ tokenizer: TokenizerFacts; codec?: Encoder }> {
+): Promise<{ tokenizer: TokenizerFacts; textTokenizer?: Encoder }> {
   if (!recipeNeedsIt && config.maxInputTokens === undefined)
     return { tokenizer: await tokenizerFacts(config.tokenizer) };
-  const codec = await loadEncoder(config.tokenizer);
-  return { tokenizer: codec, codec };
+  const textTokenizer = await loadEncoder(config.tokenizer);
+  return { tokenizer: textTokenizer, textTokenizer };
 }
 
 export async function runMegadocs(config: RunConfig, run: RunOptions = {}): Promise<RunSummary> {
@@ -117,7 +117,7 @@ async function executeRun(
     templates,
     jsonMode: config.jsonMode,
   });
-  const { tokenizer, codec } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
+  const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
 
   /** The main chain, source documents to tokenized parts. */
   const mainSteps = ({ backend, journal, transforms }: JobContext): AnyStep[] => [
@@ -131,7 +131,7 @@ async function executeRun(
         seed: config.seed,
         onTruncated: config.onTruncated,
         maxInputTokens: config.maxInputTokens,
-        codec,
+        textTokenizer,
         journal,
         stats: progress.generate,
         signal: run.signal,

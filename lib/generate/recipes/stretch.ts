@@ -29,18 +29,18 @@ export function stretchRecipe(settings: StretchSettings): Recipe {
     needsTokenizer: true,
     postprocess: settings.postprocess,
     async run(context: RecipeContext): Promise<RecipeOutput> {
-      if (!context.codec) {
+      if (!context.textTokenizer) {
         throw new MegadocsError(
           'BAD_CONFIG',
           'the stretch recipe needs a tokenizer to place its split points',
           {
             where: settings.name,
-            hint: 'Pass a codec (the CLI loads --tokenizer)',
+            hint: 'Pass a textTokenizer (the CLI loads --tokenizer)',
           },
         );
       }
       // A text of fewer than G + 1 tokens gets fewer split points (none: the document is skipped).
-      const offsets = equalTokenSplits(context.text, settings.generations, context.codec);
+      const offsets = equalTokenSplits(context.text, settings.generations, context.textTokenizer);
       if (offsets.length === 0) return { drafts: [], failed: 0, skipped: 'too_short_to_split' };
       const done = await Promise.all(
         offsets.map(async (offset, position) => {

@@ -1,7 +1,7 @@
 // What a recipe is: per document, which requests to make (prompt template, slots, n, sampling) and how
 // their choices become draft generations. The engine does seeds, journal, retries, filters and counting.
 import type { Doc, Generation, Usage } from '../../types.js';
-import type { TokenCodec } from '../input.js';
+import type { TextTokenizer } from '../input.js';
 import type { PostprocessOptions } from '../postprocess.js';
 import type { PromptTemplate, Slots } from '../templates/index.js';
 
@@ -39,7 +39,7 @@ export interface RecipeContext {
   /** The text the model sees: `doc.text`, cut to `--max-input-tokens` when that is set. */
   text: string;
   /** Present when the recipe declared `needsTokenizer`, or token bounds / an input budget are set. */
-  codec?: TokenCodec;
+  textTokenizer?: TextTokenizer;
   call(call: RecipeCall): Promise<CallOutcome>;
   /** Counts a recipe-level retry (e.g. MAGA's invalid JSON) under `reason`. */
   countRetry(reason: string): void;
