@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MegadocsError } from '../lib/errors.js';
 import { type CompletionRequest, RequestFailedError } from '../lib/generate/backend.js';
 import { HttpBackend, type HttpBackendOptions } from '../lib/generate/http-backend.js';
-import { parseRetryAfter, retryDelay } from '../lib/generate/retry.js';
 import { createGenerateStats } from '../lib/generate/stats.js';
+import { parseRetryAfter, retryDelay } from '../lib/retry.js';
 import { completionText, type OpenAiTestServer, startOpenAiServer } from './helpers/openai-server.js';
 
 const servers: OpenAiTestServer[] = [];

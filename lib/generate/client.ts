@@ -2,8 +2,8 @@
 // and sorts every outcome into a result, a transient error (retry), a rejection, or a fatal error.
 import { type Dispatcher, Pool } from 'undici';
 import { MegadocsError, messageOf } from '../errors.js';
+import { parseRetryAfter, TransientError } from '../retry.js';
 import { type CompletionRequest, type CompletionResult, RequestFailedError } from './backend.js';
-import { parseRetryAfter, TransientError } from './retry.js';
 
 export type ApiKind = 'chat' | 'completions';
 

@@ -1,7 +1,7 @@
 // Spreads requests over several endpoints (the healthy one with the fewest in flight gets the next),
 // takes out an endpoint that refuses connections or keeps failing, and lets one probe request bring it back.
+import { sleep } from '../retry.js';
 import type { OpenAiEndpoint } from './client.js';
-import { sleep } from './retry.js';
 
 export interface HealthPolicy {
   /** Consecutive faults (5xx, resets, timeouts) that take an endpoint out; a refused connection does at once. */

@@ -1,6 +1,7 @@
 // The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints,
-// each attempt on the least busy healthy endpoint, transient failures retried with backoff.
+// each attempt on the least busy healthy endpoint, transient failures retried (withRetry, lib/retry.ts).
 import { performance } from 'node:perf_hooks';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, TransientError, withRetry } from '../retry.js';
 import {
   type CompletionRequest,
   type CompletionResult,
@@ -11,7 +12,6 @@ import {
 import { type ApiKind, OpenAiEndpoint } from './client.js';
 import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
 import { Limiter } from './limiter.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay, sleep, TransientError } from './retry.js';
 import { createGenerateStats, type GenerateStats, increment, recordLatency } from './stats.js';
 
 export interface HttpBackendOptions {
@@ -80,29 +80,23 @@ export class HttpBackend implements LlmBackend {
 
   async complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
     if (signal) this.watch(signal);
-    for (let attempt = 0; ; attempt += 1) {
-      let failure: TransientError;
-      // No signal here: after an abort the slot is taken and the attempt fails at once on the destroyed pool.
-      const release = await this.limiter.acquire();
-      try {
-        return await this.attempt(request, signal);
-      } catch (error) {
-        if (!(error instanceof TransientError)) throw error;
-        failure = error;
-      } finally {
-        release();
-      }
-      if (attempt >= this.retry.maxRetries) {
-        throw new RequestFailedError(
-          `gave up after ${attempt + 1} attempts (${failure.message})`,
-          failure.reason,
-          false,
-          request.label,
-        );
-      }
-      increment(this.stats.retries, failure.reason);
-      this.warnIfUnreachable(failure);
-      await sleep(retryDelay(attempt, this.retry, failure.retryAfterMs), signal);
+    try {
+      return await withRetry(() => this.limited(request, signal), {
+        policy: this.retry,
+        signal,
+        onRetry: ({ reason, error }) => {
+          increment(this.stats.retries, reason);
+          this.warnIfUnreachable(error as TransientError);
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof TransientError)) throw error;
+      throw new RequestFailedError(
+        `gave up after ${this.retry.maxRetries + 1} attempts (${error.message})`,
+        error.reason,
+        false,
+        request.label,
+      );
     }
   }
 
@@ -130,6 +124,17 @@ export class HttpBackend implements LlmBackend {
     };
     if (signal.aborted) destroy();
     else signal.addEventListener('abort', destroy, { once: true });
+  }
+
+  /** One attempt in one of the C slots. */
+  private async limited(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    // No signal here: after an abort the slot is taken and the attempt fails at once on the destroyed pool.
+    const release = await this.limiter.acquire();
+    try {
+      return await this.attempt(request, signal);
+    } finally {
+      release();
+    }
   }
 
   private async attempt(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {

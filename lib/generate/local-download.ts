@@ -1,19 +1,16 @@
 // Downloads a GGUF model file (all parts of a split model) from the Hub into the Hugging Face cache layout:
-// models--ORG--REPO/{blobs/ID, snapshots/COMMIT/FILE -> blob, refs/REV}, resuming, size- and hash-checked.
-import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+// models--ORG--REPO/{blobs/ID, snapshots/COMMIT/FILE -> blob, refs/REV}; each blob by the Hub downloader.
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { HubApiError, listFiles } from '@huggingface/hub';
 import { MegadocsError, messageOf } from '../errors.js';
-import { createHubClient, type HubClient, type HubOptions, type HubResponse } from '../hub/client.js';
+import { createHubClient, type HubClient, type HubOptions, rangeHeaders } from '../hub/client.js';
+import { downloadHubFile } from '../hub/download.js';
 
 /** A full commit id: a revision that never moves. */
 export const COMMIT = /^[0-9a-f]{40}$/;
 /** `NAME-00001-of-00003.gguf`: one part of a model split over several files (all are needed). */
 const SPLIT_PART = /^(.*)-\d{5}-of-(\d{5})\.gguf$/;
-const DOWNLOAD_ATTEMPTS = 4;
 
 /** A model file on the Hub (`local:hf:ORG/REPO[@REVISION]/FILE`). */
 export interface HubModelFile {
@@ -229,104 +226,21 @@ async function downloadBlob(
   signal: AbortSignal | undefined,
   onBytes: (received: number) => void,
 ): Promise<void> {
-  const existing = await fs.stat(blob).catch(() => undefined);
-  if (existing?.size === part.size) return onBytes(part.size);
-  await fs.mkdir(path.dirname(blob), { recursive: true });
-  const partial = `${blob}.incomplete`;
   const url = `${client.endpoint}/${repo}/resolve/${commit}/${part.path.split('/').map(encodeURIComponent).join('/')}`;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const digest = await transfer(client, url, partial, part, context, signal, onBytes);
-      const size = (await fs.stat(partial)).size;
-      const expected = part.sha256 ?? part.oid;
-      if (size !== part.size || digest !== expected) {
-        await fs.rm(partial, { force: true });
-        throw new MegadocsError(
-          'CORRUPT',
-          `the download of ${part.path} is damaged (${size} bytes, hash ${digest})`,
-          {
-            where: context.spec,
-            hint: `The Hub lists ${part.size} bytes with hash ${expected}; run the command again`,
-          },
-        );
-      }
-      await fs.rename(partial, blob);
-      return;
-    } catch (error) {
-      const refused = error instanceof MegadocsError && error.code === 'HUB';
-      if (refused || signal?.aborted || attempt >= DOWNLOAD_ATTEMPTS) throw unreachable(error, context);
-    }
-  }
-}
-
-/** One try: continues `partial` from its length (Range) or rewrites it, hashing all of it; returns the hex digest. */
-async function transfer(
-  client: HubClient,
-  url: string,
-  partial: string,
-  part: ModelPart,
-  context: ErrorContext,
-  signal: AbortSignal | undefined,
-  onBytes: (received: number) => void,
-): Promise<string> {
-  const kept = await fs.stat(partial).then(
-    (stats) => (stats.size < part.size ? stats.size : 0),
-    () => 0,
-  );
-  const headers: Record<string, string> = kept > 0 ? { range: `bytes=${kept}-` } : {};
-  const response: HubResponse = await client.request(url, { headers, signal });
-  if (response.status !== 200 && response.status !== 206) {
+  const open = async (offset: number) => {
+    const response = await client.request(url, { headers: rangeHeaders(offset), signal });
+    if (response.status === 200 || response.status === 206) return response;
     const code = response.headers['x-error-code'];
-    throw refusal(
-      response.status,
-      typeof code === 'string' ? code : undefined,
-      await response.body.text(),
-      context,
-    );
-  }
-  const resumed = response.status === 206;
-  if (resumed && !String(response.headers['content-range']).startsWith(`bytes ${kept}-`)) {
-    await response.body.dump();
-    await fs.rm(partial, { force: true });
-    throw new MegadocsError(
-      'CORRUPT',
-      `the server answered a range request from byte ${kept} with other bytes`,
-      {
-        where: context.spec,
-        hint: 'HF_ENDPOINT must point at a Hub (or mirror) that supports HTTP Range requests',
-      },
-    );
-  }
-  const hash: Hash = part.sha256 ? createHash('sha256') : createHash('sha1').update(`blob ${part.size}\0`);
-  let received = resumed ? kept : 0;
-  if (resumed) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
-  onBytes(received);
-  await appendBody(response.body, partial, resumed, (chunk) => {
-    hash.update(chunk);
-    received += chunk.length;
-    onBytes(received);
+    const said = await response.body.text();
+    throw refusal(response.status, typeof code === 'string' ? code : undefined, said, context);
+  };
+  const outcome = await downloadHubFile(
+    { path: blob, size: part.size, sha256: part.sha256, gitOid: part.oid, where: context.spec },
+    { open, signal, onBytes: (_received, onDisk) => onBytes(onDisk) },
+  ).catch((error: unknown) => {
+    throw unreachable(error, context);
   });
-  return hash.digest('hex');
-}
-
-/** Writes a body to `partial`; what arrived is flushed even when the transfer breaks, so a retry resumes there. */
-async function appendBody(
-  body: Readable,
-  partial: string,
-  append: boolean,
-  onChunk: (chunk: Buffer) => void,
-) {
-  const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      onChunk(chunk);
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-  } finally {
-    await new Promise<void>((resolve, reject) =>
-      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-    );
-  }
+  if (outcome === 'skipped') onBytes(part.size);
 }
 
 /** `snapshots/COMMIT/FILE` -> `../../blobs/ID` as Hugging Face tools do; a copy where symlinks are not allowed. */

@@ -3,12 +3,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { MegadocsError, messageOf } from '../errors.js';
+import { DEFAULT_RETRY_POLICY } from '../retry.js';
 import type { LlmBackend } from './backend.js';
 import type { ApiKind } from './client.js';
 import { HttpBackend } from './http-backend.js';
 import { createLocalBackend, type LocalRunOptions } from './local-backend.js';
 import { isLocalLlm } from './local-model.js';
-import { DEFAULT_RETRY_POLICY } from './retry.js';
 import type { GenerateStats } from './stats.js';
 
 export interface BackendSettings {

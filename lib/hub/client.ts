@@ -1,20 +1,23 @@
-// The HTTP layer every Hub call goes through (undici.request): the token only for the Hub's own origin,
-// redirects followed by hand (so it never reaches a CDN or storage host), 429/5xx/network errors retried.
+// The HTTP layer every Hub call goes through (undici.request): the token only for the Hub's own origin, redirects
+// followed by hand (so it never reaches a CDN or storage host), 429/5xx/network errors retried (lib/retry.ts).
 import type { Readable } from 'node:stream';
 import { type Dispatcher, request as undiciRequest } from 'undici';
+import {
+  type AttemptInfo,
+  HUB_RETRY_POLICY,
+  parseRetryAfter,
+  type RetryCause,
+  type RetryOverrides,
+  retryPolicy,
+  TransientError,
+  transientCause,
+  withRetry,
+} from '../retry.js';
 import { fetchOver } from './fetch.js';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 
-export interface RetryPolicy {
-  /** Tries in all, the first included. */
-  attempts: number;
-  /** First backoff delay; it doubles on each retry (with jitter) up to maxDelayMs. */
-  baseDelayMs: number;
-  /** Cap on any one wait, a server's Retry-After included. */
-  maxDelayMs: number;
-}
-
+/** A Hub request about to be sent again (what `onRetry` is told). */
 export interface RetryEvent {
   url: string;
   /** The try that failed (1-based). */
@@ -32,7 +35,8 @@ export interface HubOptions {
   token?: string;
   /** undici dispatcher (e.g. an Agent with bounded `connections`); default: undici's global one. */
   dispatcher?: Dispatcher;
-  retry?: Partial<RetryPolicy>;
+  /** Overrides of HUB_RETRY_POLICY (lib/retry.ts) for each request. */
+  retry?: RetryOverrides;
   onRetry?: (event: RetryEvent) => void;
 }
 
@@ -61,7 +65,6 @@ export interface HubClient {
   fetch: typeof fetch;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 500, maxDelayMs: 60_000 };
 const MAX_REDIRECTS = 10;
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -79,7 +82,7 @@ export function hubOptionsFromEnv(env: Record<string, string | undefined>): HubO
 export function createHubClient(options: HubOptions = {}): HubClient {
   const endpoint = (options.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
   const origin = new URL(endpoint).origin;
-  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const policy = retryPolicy(HUB_RETRY_POLICY, options.retry);
 
   const send = (url: URL, init: HubRequest): Promise<Dispatcher.ResponseData> => {
     const headers: Record<string, string> = {};
@@ -97,13 +100,32 @@ export function createHubClient(options: HubOptions = {}): HubClient {
     });
   };
 
+  /** One try: a 429/5xx answer is thrown as a TransientError (its body read off), except on the last try. */
+  const sendOnce = async (url: URL, init: HubRequest, { last }: AttemptInfo) => {
+    const answer = await send(url, init);
+    if (last || !RETRY_STATUSES.has(answer.statusCode)) return answer;
+    await answer.body.dump();
+    const status = String(answer.statusCode);
+    throw new TransientError(
+      status,
+      `${url.href} answered ${status}`,
+      parseRetryAfter(answer.headers['retry-after']),
+    );
+  };
+
   const request = async (input: string, init: HubRequest = {}): Promise<HubResponse> => {
     let url = new URL(input);
     let current = init;
     for (let hop = 0; ; hop += 1) {
       const target = url;
       const sent = current;
-      const response = await withRetries(() => send(target, sent), target, init, policy, options.onRetry);
+      const response = await withRetry((info) => sendOnce(target, sent, info), {
+        policy,
+        signal: init.signal,
+        classify: retryCause,
+        onRetry: ({ attempt, delayMs, reason }) =>
+          options.onRetry?.({ url: target.href, attempt, delayMs, reason }),
+      });
       const location = response.headers.location;
       if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string') {
         return { status: response.statusCode, headers: response.headers, body: response.body, url: url.href };
@@ -121,43 +143,23 @@ export function createHubClient(options: HubOptions = {}): HubClient {
   return { endpoint, hasToken: Boolean(options.token), request, fetch: fetchOver(request) };
 }
 
-/** Runs `attempt` until it gives a non-retryable answer or the policy's tries are spent. */
-async function withRetries(
-  attempt: () => Promise<Dispatcher.ResponseData>,
-  url: URL,
-  init: HubRequest,
-  policy: RetryPolicy,
-  onRetry: HubOptions['onRetry'],
-): Promise<Dispatcher.ResponseData> {
-  for (let tried = 1; ; tried += 1) {
-    let response: Dispatcher.ResponseData | undefined;
-    let reason: string;
-    try {
-      response = await attempt();
-      if (!RETRY_STATUSES.has(response.statusCode) || tried >= policy.attempts) return response;
-      reason = String(response.statusCode);
-    } catch (error) {
-      reason = networkErrorCode(error);
-      if (init.signal?.aborted || tried >= policy.attempts || PERMANENT_ERRORS.has(reason)) throw error;
-    }
-    const retryAfter = response?.headers['retry-after'];
-    const delayMs = retryDelay(typeof retryAfter === 'string' ? retryAfter : null, tried, policy);
-    await response?.body.dump();
-    onRetry?.({ url: url.href, attempt: tried, delayMs, reason });
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-    init.signal?.throwIfAborted();
-  }
+/** The Range header for bytes [start, end) of a file (to its end without `end`); none for the whole file. */
+export function rangeHeaders(start: number, end?: number): Record<string, string> {
+  if (start === 0 && end === undefined) return {};
+  return { range: `bytes=${start}-${end === undefined ? '' : end - 1}` };
 }
 
-/** Retry-After (seconds or an HTTP date) when the server sent one, else exponential backoff with jitter. */
-export function retryDelay(retryAfter: string | null, attempt: number, policy: RetryPolicy): number {
-  if (retryAfter !== null) {
-    const seconds = Number(retryAfter);
-    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
-    if (Number.isFinite(ms)) return Math.min(policy.maxDelayMs, Math.max(0, ms));
-  }
-  const backoff = policy.baseDelayMs * 2 ** (attempt - 1);
-  return Math.min(policy.maxDelayMs, backoff * (0.5 + Math.random() / 2));
+/** Where the bytes of a 206 answer start (its Content-Range), or undefined when it does not say. */
+export function rangeStart(response: HubResponse): number | undefined {
+  const range = response.headers['content-range'];
+  const from = /^bytes (\d+)-/.exec(typeof range === 'string' ? range : '')?.[1];
+  return from === undefined ? undefined : Number(from);
+}
+
+/** Retryable answers (429, 5xx) and network errors, except an unknown host. */
+function retryCause(error: unknown): RetryCause | undefined {
+  const reason = networkErrorCode(error);
+  return transientCause(error) ?? (PERMANENT_ERRORS.has(reason) ? undefined : { reason });
 }
 
 function networkErrorCode(error: unknown): string {

@@ -36,10 +36,12 @@ export class FileHasher {
 
   constructor() {
     this.worker = startWorker(import.meta.url, 'hash-worker');
-    this.worker.unref();
     this.worker.on('message', (reply: HashReply) => this.settle(reply));
     this.worker.on('error', (error) => this.retire(error));
     this.worker.on('exit', (code) => this.retire(new Error(`the hashing worker exited with code ${code}`)));
+    // After the listeners: on Node 20 adding a 'message' listener refs the worker again, and an idle hasher
+    // (a pull with every file complete already) would then keep the process from ever exiting.
+    this.worker.unref();
   }
 
   /** The digest of the file at `path`, hashed after `prefix`, and its size. */

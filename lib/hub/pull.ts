@@ -1,15 +1,15 @@
-// Mirrors Hub files to disk with the repo's layout: bounded parallelism, size + LFS sha256 (or git oid) checks,
-// resume (complete files skipped, partial `.incomplete` files continued by Range or restarted), atomic landing.
+// Mirrors Hub files to disk with the repo's layout: bounded parallelism, each file through the one downloader
+// (download.ts: resume, size + LFS sha256 / git oid checks, atomic landing), complete files skipped.
 import { setMaxListeners } from 'node:events';
-import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { MegadocsError, messageOf } from '../errors.js';
+import { MegadocsError } from '../errors.js';
 import type { HubClient } from './client.js';
+import { type DownloadOutcome, downloadHubFile } from './download.js';
 import type { HubFile } from './files.js';
 import { fileHasher } from './hasher.js';
 import { fetchHubFile, hubFileName } from './shard.js';
+
+export { PARTIAL_SUFFIX } from './download.js';
 
 export interface PullOptions {
   /** Files downloaded at once (default 4). */
@@ -26,7 +26,7 @@ export interface PullProgress {
   finished?: { file: HubFile; outcome: PullOutcome };
 }
 
-export type PullOutcome = 'downloaded' | 'resumed' | 'skipped';
+export type PullOutcome = DownloadOutcome;
 
 export interface PullSummary {
   files: number;
@@ -39,8 +39,6 @@ export interface PullSummary {
   /** Size of all files, skipped ones included. */
   totalBytes: number;
 }
-
-export const PARTIAL_SUFFIX = '.incomplete';
 
 /** Downloads `files` into `dir` (as `dir/PATH`); resolves when all landed, rejects on the first failure. */
 export async function pullHubFiles(
@@ -61,35 +59,45 @@ export async function pullHubFiles(
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const concurrency = Math.max(1, options.concurrency ?? 4);
   setMaxListeners(4 * concurrency + 10, signal);
-  const onBytes = (count: number) => {
-    summary.bytes += count;
-    options.onProgress?.({ bytes: count });
-  };
-  const context: PullContext = {
-    client,
-    attempts: options.attempts ?? 4,
-    onBytes,
-    signal,
-  };
   fileHasher(); // boots the hashing thread now, beside the first downloads
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
     while (next < files.length && !signal.aborted) {
       const file = files[next++];
-      const outcome = await pullFile(file, destination(dir, file), context);
+      const outcome = await downloadHubFile(
+        {
+          path: destination(dir, file),
+          size: file.size,
+          sha256: file.sha256,
+          gitOid: file.gitOid,
+          where: hubFileName(file),
+        },
+        {
+          open: (offset) => fetchHubFile(client, file, offset, undefined, { asIs: true, signal }),
+          attempts: options.attempts,
+          onBytes: (received) => {
+            if (received === 0) return;
+            summary.bytes += received;
+            options.onProgress?.({ bytes: received });
+          },
+          signal,
+        },
+      );
       summary[outcome] += 1;
       options.onProgress?.({ bytes: 0, finished: { file, outcome } });
     }
   };
-  const workers = Array.from({ length: concurrency }, () =>
-    worker().catch((error: unknown) => {
-      stop.abort();
-      throw error;
-    }),
+  // The first failure stops the other files; theirs (aborted transfers) are not the one to report.
+  await Promise.all(
+    Array.from({ length: concurrency }, () =>
+      worker().catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort();
+      }),
+    ),
   );
-  const results = await Promise.allSettled(workers);
-  const failure = results.find((result) => result.status === 'rejected');
-  if (failure) throw (failure as PromiseRejectedResult).reason;
+  if (failure) throw failure.error;
   options.signal?.throwIfAborted();
   return summary;
 }
@@ -104,115 +112,4 @@ function destination(dir: string, file: HubFile): string {
     });
   }
   return target;
-}
-
-interface PullContext {
-  client: HubClient;
-  attempts: number;
-  onBytes: (count: number) => void;
-  signal: AbortSignal;
-}
-
-async function pullFile(file: HubFile, target: string, context: PullContext): Promise<PullOutcome> {
-  const [existing] = await Promise.all([
-    fs.stat(target).catch(() => undefined),
-    fs.mkdir(path.dirname(target), { recursive: true }),
-  ]);
-  if (existing?.isFile() && existing.size === file.size) return 'skipped';
-  const partial = target + PARTIAL_SUFFIX;
-  for (let attempt = 1; ; attempt += 1) {
-    const offset = await usableOffset(partial, file.size);
-    try {
-      const resumed = await download(file, partial, offset, context);
-      await verify(file, partial);
-      await fs.rename(partial, target); // atomic: a complete path is always a complete, verified file
-      return resumed ? 'resumed' : 'downloaded';
-    } catch (error) {
-      if (error instanceof MegadocsError && error.code === 'CORRUPT') await fs.rm(partial, { force: true });
-      if (context.signal.aborted || attempt >= context.attempts || !isRetryable(error)) throw error;
-    }
-  }
-}
-
-/** How many bytes of an `.incomplete` file can be kept (0 when there is none or it is longer than the file). */
-async function usableOffset(partial: string, size: number): Promise<number> {
-  const stats = await fs.stat(partial).catch(() => undefined);
-  if (!stats) return 0;
-  if (stats.size <= size) return stats.size;
-  await fs.rm(partial, { force: true });
-  return 0;
-}
-
-/**
- * Appends the rest of the file to `partial` from `offset` (or rewrites it if the server sends it whole);
- * resolves to whether earlier bytes were kept.
- */
-async function download(
-  file: HubFile,
-  partial: string,
-  offset: number,
-  context: PullContext,
-): Promise<boolean> {
-  if (offset === file.size && offset > 0) return true;
-  const response = await fetchHubFile(context.client, file, offset, undefined, {
-    allowWhole: true,
-    signal: context.signal,
-  });
-  const resumed = offset > 0 && response.status === 206;
-  await appendBody(response.body, partial, resumed, context.onBytes);
-  return resumed;
-}
-
-/**
- * Pipes a response body into `partial` (appending or from scratch). When the transfer breaks, what arrived
- * is still flushed to disk before the error is thrown, so the next try resumes from there.
- */
-async function appendBody(
-  body: Readable,
-  partial: string,
-  append: boolean,
-  onBytes: (count: number) => void,
-): Promise<void> {
-  const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
-  out.on('error', (error) => body.destroy(error));
-  body.on('data', (chunk: Buffer) => onBytes(chunk.length));
-  body.pipe(out);
-  const broken = await finished(body).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (broken) out.end(); // flushes what arrived (a completed body ends `out` through the pipe)
-  await finished(out);
-  if (broken) throw broken;
-}
-
-/**
- * Checks the whole partial file (kept and new bytes alike) against the listing: its size, and the sha256 of LFS
- * files or the git blob sha1 of others, hashed on the hashing thread.
- */
-async function verify(file: HubFile, partial: string): Promise<void> {
-  const expected = file.sha256 ?? file.gitOid;
-  const { size, digest } = file.sha256
-    ? await fileHasher().hash(partial, 'sha256')
-    : file.gitOid
-      ? await fileHasher().hash(partial, 'sha1', `blob ${file.size}\0`)
-      : { size: (await fs.stat(partial)).size, digest: undefined };
-  const problem =
-    size !== file.size
-      ? `${size} bytes arrived, the Hub lists ${file.size}`
-      : expected && digest !== expected
-        ? `${file.sha256 ? 'sha256' : 'git oid'} ${digest} differs from the listed ${expected}`
-        : undefined;
-  if (!problem) return;
-  throw new MegadocsError('CORRUPT', `the download is damaged: ${problem}`, {
-    where: hubFileName(file),
-    hint: 'Run the pull again (the damaged part was deleted); if it persists, the file changed on the Hub: pin a revision',
-  });
-}
-
-/** Broken transfers and damaged downloads are worth another try; refusals (401, 404...) are not. */
-function isRetryable(error: unknown): boolean {
-  if (error instanceof MegadocsError) return error.code === 'CORRUPT';
-  const message = messageOf(error);
-  return !/ENOSPC|EACCES|EROFS|EISDIR/.test(message);
 }

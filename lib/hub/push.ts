@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type CommitParams, commit, createRepo, HubApiError } from '@huggingface/hub';
 import { MegadocsError, messageOf } from '../errors.js';
-import { DEFAULT_RETRY, type HubClient, retryDelay } from './client.js';
+import { HUB_RETRY_POLICY, retryPolicy, withRetry } from '../retry.js';
+import type { HubClient } from './client.js';
 import { formatHubUrl, type HubLocation } from './url.js';
 
 export interface PushOptions {
@@ -94,25 +95,22 @@ export class HubPusher {
       fetch: client.fetch,
       useXet: false,
     } as CommitParams;
-    const attempts = this.options.attempts ?? DEFAULT_RETRY.attempts;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const output = await commit(params);
-        this.summary.commits += 1;
-        this.summary.files += paths.length;
-        this.options.onCommit?.({ files: paths, commit: output?.commit.oid ?? '' });
-        return;
-      } catch (error) {
-        if (!(error instanceof HubApiError && RETRY_COMMIT.has(error.statusCode)) || attempt >= attempts) {
-          throw this.pushError(error, paths);
-        }
-        const policy = {
-          ...DEFAULT_RETRY,
-          baseDelayMs: this.options.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs,
-        };
-        await new Promise((resolve) => setTimeout(resolve, retryDelay(null, attempt, policy)));
-      }
-    }
+    const policy = retryPolicy(HUB_RETRY_POLICY, {
+      attempts: this.options.attempts,
+      baseDelayMs: this.options.retryDelayMs,
+    });
+    const output = await withRetry(() => commit(params), {
+      policy,
+      classify: (error) =>
+        error instanceof HubApiError && RETRY_COMMIT.has(error.statusCode)
+          ? { reason: String(error.statusCode) }
+          : undefined,
+    }).catch((error: unknown) => {
+      throw this.pushError(error, paths);
+    });
+    this.summary.commits += 1;
+    this.summary.files += paths.length;
+    this.options.onCommit?.({ files: paths, commit: output?.commit.oid ?? '' });
   }
 
   private async ensureRepo(): Promise<void> {

@@ -5,7 +5,7 @@ import type { AsyncBuffer } from 'hyparquet';
 import { MegadocsError } from '../errors.js';
 import { formatOf, SUPPORTED_EXTENSIONS } from '../sources/formats/detect.js';
 import type { ShardRef } from '../sources/types.js';
-import type { HubClient, HubResponse } from './client.js';
+import { type HubClient, type HubResponse, rangeHeaders, rangeStart } from './client.js';
 import { hubCallError, hubResponseError } from './errors.js';
 import { errorContext, type HubFile, type HubSelection, resolveHubFiles } from './files.js';
 import { parquetReadahead } from './readahead.js';
@@ -76,8 +76,8 @@ export function hubFileUrl(client: HubClient, file: HubFile): string {
 }
 
 export interface FetchFileOptions {
-  /** Accept a 200 with the whole file as the answer to a ranged request (pull restarts then). */
-  allowWhole?: boolean;
+  /** Any 200 or 206 answer as it is: a download (download.ts) checks where a 206 starts, and restarts on a 200. */
+  asIs?: boolean;
   /** Where an earlier request was redirected (a CDN URL): asked first, the resolve URL again if it refuses. */
   direct?: string;
   signal?: AbortSignal;
@@ -85,7 +85,7 @@ export interface FetchFileOptions {
 
 /**
  * GETs a file, or bytes [start, end) of it; `response.url` is where the bytes came from. A ranged request
- * answered with anything but 206 from `start` is an error, unless `allowWhole` lets a 200 through.
+ * answered with anything but 206 from `start` is an error, unless `asIs` leaves that to the caller.
  */
 export async function fetchHubFile(
   client: HubClient,
@@ -94,10 +94,7 @@ export async function fetchHubFile(
   end?: number,
   options: FetchFileOptions = {},
 ): Promise<HubResponse> {
-  const ranged = start > 0 || end !== undefined;
-  const headers: Record<string, string> = ranged
-    ? { range: `bytes=${start}-${end === undefined ? '' : end - 1}` }
-    : {};
+  const headers = rangeHeaders(start, end);
   const context = errorContext(file, client, file.path);
   const get = (url: string) =>
     client.request(url, { headers, signal: options.signal }).catch((error: unknown) => {
@@ -109,10 +106,8 @@ export async function fetchHubFile(
     response = await get(hubFileUrl(client, file));
   }
   if (response.status >= 300) throw await hubResponseError(response, context);
-  if (!ranged || (response.status === 200 && options.allowWhole)) return response;
-  const range = response.headers['content-range'];
-  const from = /^bytes (\d+)-/.exec(typeof range === 'string' ? range : '')?.[1];
-  if (response.status !== 206 || Number(from) !== start) {
+  if (!headers.range || options.asIs) return response;
+  if (response.status !== 206 || rangeStart(response) !== start) {
     await response.body.dump();
     throw new MegadocsError('HUB', `the server did not honour a range request (status ${response.status})`, {
       where: context.where,
