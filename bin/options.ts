@@ -1,7 +1,6 @@
 // Command-line options shared by several commands (inputs, output directory, output verbosity),
-// declared once so `pack`, `generate` and `run` spell and validate them the same way.
+// declared once so `pack`, `generate` and `run` spell them the same way (lib/config.ts checks their values).
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { RecordOptions } from '../lib/sources/types.js';
 
 /** Parses a whole number >= min for commander, with an error that names the flag's rule. */
 export function integerAtLeast(min: number): (value: string) => number {
@@ -14,15 +13,33 @@ export function integerAtLeast(min: number): (value: string) => number {
   };
 }
 
-/** Parses a finite number in [min, max]. */
-export function numberBetween(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
-      throw new InvalidArgumentError(`expected a number from ${min} to ${max}, got "${value}"`);
-    }
-    return parsed;
-  };
+/**
+ * A number flag's value as a number; one that is not a number is kept as given. Its range is checked by the
+ * command's config schema (lib/config.ts), with the same message a library caller gets.
+ */
+export function numeric(value: string): number | string {
+  const parsed = Number(value);
+  return value.trim() !== '' && Number.isFinite(parsed) ? parsed : value;
+}
+
+/** An option whose accepted values --help lists; the value given is checked by the config schema, as `numeric`'s. */
+export function choiceOption(
+  flags: string,
+  description: string,
+  choices: readonly string[],
+  fallback: string,
+): Option {
+  return new Option(flags, description)
+    .choices(choices)
+    .argParser((value: string) => value)
+    .default(fallback);
+}
+
+/** The values of `keys` among commander's options: a raw config, for the command's parse function to check. */
+export function flagsFor(options: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(
+    keys.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]),
+  );
 }
 
 /** --text-field, --id-field, --on-error: how input records become documents. */
@@ -31,18 +48,13 @@ export function addRecordOptions(command: Command): Command {
     .option('--text-field <name>', 'field that holds the document text', 'text')
     .option('--id-field <name>', 'field that holds the document id (missing ids become FILE:ROW)', 'id')
     .addOption(
-      new Option('--on-error <mode>', 'malformed input records: stop with an error, or skip and count them')
-        .choices(['fail', 'skip'])
-        .default('fail'),
+      choiceOption(
+        '--on-error <mode>',
+        'malformed input records: stop with an error, or skip and count them',
+        ['fail', 'skip'],
+        'fail',
+      ),
     );
-}
-
-export function recordOptionsFrom(options: Record<string, unknown>): RecordOptions {
-  return {
-    textField: options.textField as string,
-    idField: options.idField as string,
-    onError: options.onError as RecordOptions['onError'],
-  };
 }
 
 /** --out, --overwrite, --quiet, --json: where results go and how much is printed. */

@@ -1,14 +1,21 @@
-// The `megadocs run` config: one flat object whose keys are the command's long flags in camelCase, checked
-// with zod; every problem is reported with its JSON path, its flag, the accepted values and what was given.
+// The configs of `megadocs pack`, `generate` and `run`: objects keyed by the commands' long flags in camelCase,
+// checked with zod from one definition per field, defaults filled in; config-issues.ts words the problems.
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ASSEMBLE_MODES } from './assemble/index.js';
+import type { ZstdEngineChoice } from './codecs/zstd.js';
+import { type ConfigCommand, configError, shown } from './config-issues.js';
 import { MegadocsError, messageOf } from './errors.js';
 import { defaultConcurrency, isLocalLlm, localModelName, parseLocalSpec } from './generate/local-model.js';
-import { TAIL_MODES } from './pack.js';
+import { BUILT_IN_RECIPES, DEFAULT_GENERATIONS } from './generate/recipes/index.js';
+import { MAX_SEQ_LEN, TAIL_MODES } from './pack.js';
+import { checkHashes } from './sinks/hashes.js';
 import { parseCompression } from './sinks/mds.js';
 import { checkTokenizerSpec } from './tokenize/encoders.js';
+import type { CacheDir } from './tokenize/table-cache.js';
+
+export { flagOf } from './config-issues.js';
 
 const wholeNumber = (min: number) => z.number().int().min(min);
 /** A list given as a JSON array or as one comma-separated string (the form the flags take). */
@@ -27,40 +34,175 @@ const serverUrl = z.string().regex(/^(https?:\/\/\S+|local:\S+)$/, {
   error: 'expected an http:// or https:// base URL such as http://host:8000/v1, or local:MODEL.gguf',
 });
 
+// The fields, each defined once; the commands' schemas below are made of them.
+/** What goes in and where the run directory is. */
+const jobFields = {
+  inputs: z.array(z.string().min(1)).min(1),
+  out: z.string().min(1),
+  overwrite: z.boolean().default(false),
+};
+/** How input records become documents (flat in run's config, `record` in pack's and generate's). */
+const recordFields = {
+  textField: z.string().min(1).default('text'),
+  idField: z.string().min(1).default('id'),
+  onError: z.enum(['fail', 'skip']).default('fail'),
+};
+/** This worker among worldSize (each reads its share of the input shards into OUT/rank-NNNNN/). */
+const rankFields = { rank: wholeNumber(0).optional(), worldSize: wholeNumber(1).optional() };
+/** The servers and how requests go (the generate command's flags). */
+const llmFields = {
+  llm: list(serverUrl, 1),
+  /** Required with servers; a `local:` model is named after its file. */
+  model: z.string().min(1).optional(),
+  threads: wholeNumber(1).optional(),
+  api: z.enum(['chat', 'completions']).default('chat'),
+  apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
+  concurrency: wholeNumber(1).optional(),
+  maxRetries: wholeNumber(0).default(8),
+};
+/** Seconds per attempt (`--timeout`: run's key `timeout`, generate's `timeoutSeconds`). */
+const timeout = z.number().min(0.001).max(86_400).default(600);
+/** What decides the generations. */
+const recipeFields = {
+  recipe: z.string().min(1).default('rephrase'),
+  generations: wholeNumber(1).optional(),
+  styles: list(z.string().min(1)).optional(),
+  templates: z.string().min(1).optional(),
+  nPerRequest: wholeNumber(1).default(16),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().gt(0).max(1).optional(),
+  maxTokens: wholeNumber(1).optional(),
+  seed: wholeNumber(0).default(0),
+  onTruncated: z.enum(['keep', 'drop']).default('keep'),
+  maxInputTokens: wholeNumber(1).optional(),
+  jsonMode: z.boolean().default(true),
+};
+const tokenizer = z.string().default('o200k_base');
+/** Tokenizing (the pack command's flags). */
+const tokenizeFields = {
+  tokenizer,
+  workers: wholeNumber(0).default(() => availableParallelism()),
+  eos: z.boolean().default(true),
+  bos: z.boolean().default(false),
+};
+/** Packing, and the MDS sink. */
+const packFields = {
+  seqLen: wholeNumber(1).max(MAX_SEQ_LEN).default(4096),
+  tail: z.enum(TAIL_MODES).default('drop'),
+  boundaries: z.boolean().default(false),
+  hashes: list(z.string().min(1)).default(['sha1']),
+};
+/** Every sink's shards. */
+const shardFields = {
+  compression: z.string().default('zstd:3'),
+  shardSize: wholeNumber(1).default(1 << 26),
+};
+export const OUTPUT_FORMATS = ['mds', 'jsonl'] as const;
+
+// The checks across fields, and those made by the library's own validators, run once the fields are valid.
+type Problem = (path: string | PropertyKey[], message: string) => void;
+type Rule<C> = (config: C, problem: Problem) => void;
+
+function applyRules<C>(config: C, context: z.core.$RefinementCtx<C>, all: ReadonlyArray<Rule<C>>): void {
+  const problem: Problem = (path, message) =>
+    context.addIssue({ code: 'custom', path: typeof path === 'string' ? [path] : path, message });
+  for (const rule of all) rule(config, problem);
+}
+
+/** Reports what a library validator throws (the same check the stage itself makes, made before any work). */
+function checked(problem: Problem, key: string, check: () => unknown): void {
+  try {
+    check();
+  } catch (error) {
+    // The problem already names the key: not twice.
+    problem(key, messageOf(error).replace(`${key}: `, ''));
+  }
+}
+
+const tokenizerRule: Rule<{ tokenizer: string }> = (config, problem) =>
+  checked(problem, 'tokenizer', () => checkTokenizerSpec(config.tokenizer));
+const compressionRule: Rule<{ compression: string }> = (config, problem) =>
+  checked(problem, 'compression', () => parseCompression(config.compression));
+const hashesRule: Rule<{ hashes: string[] }> = (config, problem) =>
+  checked(problem, 'hashes', () => checkHashes(config.hashes));
+
+const llmRule: Rule<{ llm: string[]; model?: string }> = (config, problem) => {
+  // No server at all is already reported (a list too short does not stop the checks).
+  if (config.llm.length === 0) return;
+  if (config.llm.some(isLocalLlm) && config.llm.length > 1) {
+    problem('llm', 'a local: model runs alone: give one local:MODEL.gguf, or server URLs only');
+  } else if (config.model === undefined && !isLocalLlm(config.llm[0]!)) {
+    problem('model', 'required with server URLs: the model name the server knows');
+  }
+  checked(problem, 'llm', () => config.llm.filter(isLocalLlm).forEach(parseLocalSpec));
+};
+
+function rankRule(problem: Problem, path: PropertyKey[], rank?: number, worldSize?: number): void {
+  if (rank !== undefined && (worldSize === undefined || rank >= worldSize)) {
+    problem(path, `expected a rank below worldSize (${worldSize ?? 'not given'})`);
+  }
+}
+
+/** A document with fewer than minGenerations makes no synthetic one: more than are asked pays for nothing. */
+const minGenerationsRule: Rule<{ recipe: string; generations?: number; minGenerations: number }> = (
+  config,
+  problem,
+) => {
+  const builtIn = (BUILT_IN_RECIPES as readonly string[]).includes(config.recipe);
+  const asked =
+    config.generations ??
+    (builtIn ? DEFAULT_GENERATIONS[config.recipe as (typeof BUILT_IN_RECIPES)[number]] : undefined);
+  if (asked === undefined || config.minGenerations <= asked) return;
+  const given = config.generations === undefined ? `the ${config.recipe} recipe's default` : '--generations';
+  problem(
+    'minGenerations',
+    `expected at most ${asked}, the generations asked per document (${given}): with more, every document ` +
+      'would be dropped after its requests are paid for',
+  );
+};
+
+// The commands' schemas.
+export const packConfigSchema = z
+  .strictObject({
+    ...jobFields,
+    record: z.strictObject(recordFields).prefault({}),
+    ...tokenizeFields,
+    ...packFields,
+    format: z.enum(OUTPUT_FORMATS).default('mds'),
+    ...shardFields,
+    /** This worker's share of the inputs; with worldSize > 1 the output goes to OUT/rank-NNNNN/. */
+    rank: z.object(rankFields).required().optional(),
+  })
+  .superRefine((config, context) =>
+    applyRules(config, context, [
+      tokenizerRule,
+      compressionRule,
+      hashesRule,
+      (_, problem) => rankRule(problem, ['rank', 'rank'], config.rank?.rank, config.rank?.worldSize),
+    ]),
+  );
+
+export const generateConfigSchema = z
+  .strictObject({
+    ...jobFields,
+    record: z.strictObject(recordFields).prefault({}),
+    ...llmFields,
+    timeoutSeconds: timeout,
+    ...recipeFields,
+    /** For stretch split points and token limits. */
+    tokenizer,
+    ...shardFields,
+  })
+  .superRefine((config, context) => applyRules(config, context, [llmRule, tokenizerRule, compressionRule]));
+
 export const runConfigSchema = z
   .strictObject({
-    // What goes in and where the run directory is.
-    inputs: z.array(z.string().min(1)).min(1),
-    out: z.string().min(1),
-    overwrite: z.boolean().default(false),
-    textField: z.string().min(1).default('text'),
-    idField: z.string().min(1).default('id'),
-    onError: z.enum(['fail', 'skip']).default('fail'),
-    /** This worker among worldSize (each reads its share of the input shards into OUT/rank-NNNNN/). */
-    rank: wholeNumber(0).optional(),
-    worldSize: wholeNumber(1).optional(),
-    // The servers and the requests (the generate command's flags).
-    llm: list(serverUrl, 1),
-    /** Required with servers; a `local:` model is named after its file. */
-    model: z.string().min(1).optional(),
-    threads: wholeNumber(1).optional(),
-    api: z.enum(['chat', 'completions']).default('chat'),
-    apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
-    concurrency: wholeNumber(1).optional(),
-    maxRetries: wholeNumber(0).default(8),
-    timeout: z.number().min(0.001).max(86_400).default(600),
-    recipe: z.string().min(1).default('rephrase'),
-    generations: wholeNumber(1).optional(),
-    styles: list(z.string().min(1)).optional(),
-    templates: z.string().min(1).optional(),
-    nPerRequest: wholeNumber(1).default(16),
-    temperature: z.number().min(0).max(2).optional(),
-    topP: z.number().gt(0).max(1).optional(),
-    maxTokens: wholeNumber(1).optional(),
-    seed: wholeNumber(0).default(0),
-    onTruncated: z.enum(['keep', 'drop']).default('keep'),
-    maxInputTokens: wholeNumber(1).optional(),
-    jsonMode: z.boolean().default(true),
+    ...jobFields,
+    ...recordFields,
+    ...rankFields,
+    ...llmFields,
+    timeout,
+    ...recipeFields,
     // Assembly.
     assemble: z.enum(ASSEMBLE_MODES).default('stitch'),
     original: z.enum(['back', 'front', 'none']).default('back'),
@@ -76,179 +218,141 @@ export const runConfigSchema = z
     shuffle: z.boolean().default(true),
     shuffleSeed: wholeNumber(0).default(0),
     shuffleWindow: wholeNumber(1).default(8192),
-    // Tokenize, pack and the MDS sink (the pack command's flags).
-    tokenizer: z.string().default('o200k_base'),
-    workers: wholeNumber(0).default(() => availableParallelism()),
-    eos: z.boolean().default(true),
-    bos: z.boolean().default(false),
-    seqLen: wholeNumber(1).default(4096),
-    tail: z.enum(TAIL_MODES).default('drop'),
+    // Tokenize, pack and the MDS sink (the pack command's flags; run writes token shards only).
+    ...tokenizeFields,
+    ...packFields,
     format: z.string().default('mds'),
-    boundaries: z.boolean().default(false),
-    compression: z.string().default('zstd:3'),
-    shardSize: wholeNumber(1).default(1 << 26),
-    hashes: list(z.string().min(1)).default(['sha1']),
+    ...shardFields,
   })
-  .superRefine((config, context) => {
-    const problem = (key: string, message: string) =>
-      context.addIssue({ code: 'custom', path: [key], message });
-    if (config.recipe === 'stretch' && config.assemble !== 'stretch') {
-      problem(
-        'assemble',
-        'the stretch recipe makes rationales that go between the pieces of their document: use "stretch"',
-      );
-    }
-    if (config.assemble === 'stretch' && (config.recipe === 'rephrase' || config.recipe === 'maga')) {
-      problem(
-        'assemble',
-        `"stretch" needs the rationales of the stretch recipe, not ${config.recipe}: use "stitch" or "none"`,
-      );
-    }
-    if (config.syntheticWeight !== undefined && config.realEpochs === 0) {
-      problem(
-        'syntheticWeight',
-        'a weight needs real tokens to weigh against: leave it out with realEpochs 0 (synthetic only)',
-      );
-    }
-    if (config.llm.some(isLocalLlm) && config.llm.length > 1) {
-      problem('llm', 'a local: model runs alone: give one local:MODEL.gguf, or server URLs only');
-    } else if (config.model === undefined && !isLocalLlm(config.llm[0]!)) {
-      problem('model', 'required with server URLs: the model name the server knows');
-    }
-    if (config.rank !== undefined && (config.worldSize === undefined || config.rank >= config.worldSize)) {
-      problem('rank', `expected a rank below worldSize (${config.worldSize ?? 'not given'})`);
-    }
-    if (config.format !== 'mds') {
-      problem('format', 'expected "mds": megadocs run writes token shards (`megadocs generate` writes text)');
-    }
-    for (const [key, check] of [
-      ['llm', () => config.llm.filter(isLocalLlm).forEach(parseLocalSpec)],
-      ['tokenizer', () => checkTokenizerSpec(config.tokenizer)],
-      ['compression', () => parseCompression(config.compression)],
-    ] as const) {
-      try {
-        check();
-      } catch (error) {
-        problem(key, messageOf(error));
-      }
-    }
-  });
+  .superRefine((config, context) =>
+    applyRules(config, context, [
+      (_, problem) => {
+        if (config.recipe === 'stretch' && config.assemble !== 'stretch') {
+          problem(
+            'assemble',
+            'the stretch recipe makes rationales that go between the pieces of their document: use "stretch"',
+          );
+        }
+        if (config.assemble === 'stretch' && (config.recipe === 'rephrase' || config.recipe === 'maga')) {
+          problem(
+            'assemble',
+            `"stretch" needs the rationales of the stretch recipe, not ${config.recipe}: use "stitch" or "none"`,
+          );
+        }
+        if (config.syntheticWeight !== undefined && config.realEpochs === 0) {
+          problem(
+            'syntheticWeight',
+            'a weight needs real tokens to weigh against: leave it out with realEpochs 0 (synthetic only)',
+          );
+        }
+        rankRule(problem, ['rank'], config.rank, config.worldSize);
+        if (config.format !== 'mds') {
+          problem(
+            'format',
+            'expected "mds": megadocs run writes token shards (`megadocs generate` writes text)',
+          );
+        }
+      },
+      llmRule,
+      minGenerationsRule,
+      tokenizerRule,
+      compressionRule,
+      hashesRule,
+    ]),
+  );
 
-/** A checked config with every default filled in; `model` is set (a local model's file name by default). */
-export type RunConfig = Omit<z.output<typeof runConfigSchema>, 'model' | 'concurrency'> & {
-  model: string;
-  concurrency: number;
-};
-/** The keys a config may have: the long flags of `megadocs run`, camelCased (plus `inputs`). */
+/** A checked config's servers and requests: `model` is set (a local model's file name by default), and `concurrency`. */
+type WithLlmDefaults<C> = Omit<C, 'model' | 'concurrency'> & { model: string; concurrency: number };
+
+/** A checked pack config with every default filled in (what runPack works with). */
+export type PackConfig = z.output<typeof packConfigSchema>;
+/** What a caller may pass to parsePackConfig: the required keys, and any others to override the defaults. */
+export type PackConfigInput = z.input<typeof packConfigSchema>;
+export type GenerateConfig = WithLlmDefaults<z.output<typeof generateConfigSchema>>;
+export type GenerateConfigInput = z.input<typeof generateConfigSchema>;
+export type RunConfig = WithLlmDefaults<z.output<typeof runConfigSchema>>;
+
+/**
+ * How the work is done, beside any config (no key, not in the run identity): where the token tables are cached and
+ * which zstd compressor runs. The CLI sets them from the environment (bin/environment.ts).
+ */
+export interface RuntimeOptions {
+  /** megadocs's cache directory (token tables in its tokenizers/ folder); false: no cache; default ~/.cache/megadocs. */
+  cacheDir?: CacheDir;
+  /** The zstd compressor: native (libzstd when zstd-napi loads, else zstd-codec; the default) or zstd-codec. */
+  zstdEngine?: ZstdEngineChoice;
+}
+
+/** The keys each config may have: the long flags of the command, camelCased (plus `inputs`). */
+export const PACK_CONFIG_KEYS: readonly string[] = Object.keys(packConfigSchema.shape);
+export const GENERATE_CONFIG_KEYS: readonly string[] = Object.keys(generateConfigSchema.shape);
 export const RUN_CONFIG_KEYS: readonly string[] = Object.keys(runConfigSchema.shape);
+/** The keys of pack's and generate's `record` (`--text-field`, `--id-field`, `--on-error`). */
+export const RECORD_KEYS: readonly string[] = Object.keys(recordFields);
 
-/** Flags whose default is on: the command line spells them `--no-...`. */
-const NEGATED_FLAGS = new Set(['eos', 'jsonMode', 'shuffle']);
-
-export function flagOf(key: string): string {
-  const kebab = key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-  if (key === 'inputs') return 'INPUTS';
-  return NEGATED_FLAGS.has(key) ? `--no-${kebab}` : `--${kebab}`;
-}
-
-function shown(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let value = input;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-const TYPE_NAMES: Record<string, string> = {
-  int: 'a whole number',
-  number: 'a number',
-  string: 'a string',
-  boolean: 'true or false',
-  array: 'a list (a JSON array, or a comma-separated string)',
-  object: 'a JSON object',
+// The commands, as their errors name them.
+const flagsFix = (name: string) =>
+  `Fix these keys of the config, or pass the flags on the command line (see megadocs ${name} --help)`;
+const PACK: ConfigCommand = {
+  name: 'pack',
+  keys: PACK_CONFIG_KEYS,
+  groups: { record: RECORD_KEYS, rank: Object.keys(rankFields) },
+  fix: flagsFix('pack'),
+};
+const GENERATE: ConfigCommand = {
+  name: 'generate',
+  keys: GENERATE_CONFIG_KEYS,
+  groups: { record: RECORD_KEYS },
+  fix: flagsFix('generate'),
+};
+const RUN: ConfigCommand = {
+  name: 'run',
+  keys: RUN_CONFIG_KEYS,
+  groups: {},
+  fix: 'Fix these keys in the config file, or pass the flags on the command line (see megadocs run --help)',
 };
 
-/** The accepted keys closest to an unknown one (flag spelling, case, or a small typo). */
-function closestKeys(key: string): string[] {
-  const plain = (name: string) => name.toLowerCase().replace(/[-_]/g, '');
-  const wanted = plain(key);
-  return RUN_CONFIG_KEYS.filter((name) => {
-    const candidate = plain(name);
-    return candidate === wanted || candidate.startsWith(wanted) || wanted.startsWith(candidate);
-  });
+/** The checked config, or a BAD_CONFIG error listing every problem; `source` names where it came from. */
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  command: ConfigCommand,
+  input: unknown,
+  source: string,
+): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw configError(parsed.error.issues, input, command, source);
 }
 
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
-  const got = valueAt(input, issue.path);
-  const at = (path: readonly PropertyKey[]) => {
-    const key = String(path[0]);
-    const jsonPath = path
-      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
-      .join('');
-    return `"${jsonPath.slice(1)}" (${flagOf(key)})`;
+function withLlmDefaults<C extends { llm: string[]; model?: string; concurrency?: number }>(
+  config: C,
+): WithLlmDefaults<C> {
+  return {
+    ...config,
+    model: config.model ?? localModelName(config.llm[0]!),
+    concurrency: config.concurrency ?? defaultConcurrency(config.llm),
   };
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => {
-        const near = closestKeys(key);
-        return `unknown key "${key}"${near.length ? ` (did you mean ${near.map((name) => `"${name}"`).join(' or ')}?)` : ''}; accepted keys: ${RUN_CONFIG_KEYS.join(', ')}`;
-      });
-    case 'invalid_value':
-      return [
-        `${at(issue.path)}: expected one of ${issue.values.map((value) => shown(value)).join(', ')}, got ${shown(got)}`,
-      ];
-    case 'invalid_type':
-      if (got === undefined) return [`${at(issue.path)}: required, and missing`];
-      return [
-        `${at(issue.path)}: expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${shown(got)}`,
-      ];
-    case 'too_small':
-    case 'too_big': {
-      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-      const sign = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
-      const expected =
-        issue.origin === 'string'
-          ? 'a non-empty string'
-          : issue.origin === 'array'
-            ? `at least ${String(bound)} item(s)`
-            : `a number ${sign} ${String(bound)}`;
-      return [`${at(issue.path)}: expected ${expected}, got ${shown(got)}`];
-    }
-    default:
-      return [`${at(issue.path)}: ${issue.message}${got === undefined ? '' : `, got ${shown(got)}`}`];
-  }
 }
 
 /**
- * Validates a raw config (a parsed JSON file, or the flags merged over it) and fills in the defaults.
- * `source` names where it came from (the file, or "the command line") in the error.
+ * Validates a raw `megadocs pack` config (the flags, or a library caller's object) and fills in the defaults.
+ * `source` names where it came from (e.g. "the command line") in the error.
+ */
+export function parsePackConfig(input: unknown, source: string): PackConfig {
+  return parseWith(packConfigSchema, PACK, input, source);
+}
+
+/** Validates a raw `megadocs generate` config and fills in the defaults (as parsePackConfig). */
+export function parseGenerateConfig(input: unknown, source: string): GenerateConfig {
+  return withLlmDefaults(parseWith(generateConfigSchema, GENERATE, input, source));
+}
+
+/**
+ * Validates a raw `megadocs run` config (a parsed JSON file, or the flags merged over it) and fills in the
+ * defaults. `source` names where it came from (the file, or "the command line") in the error.
  */
 export function parseRunConfig(input: unknown, source: string): RunConfig {
-  const parsed = runConfigSchema.safeParse(input);
-  if (parsed.success) {
-    const { data } = parsed;
-    return {
-      ...data,
-      model: data.model ?? localModelName(data.llm[0]!),
-      concurrency: data.concurrency ?? defaultConcurrency(data.llm),
-    };
-  }
-  const problems = parsed.error.issues.flatMap((issue) => describeIssue(issue, input));
-  const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
-  // The fix goes last, on its own line, after the list (a hint would be appended to the last problem).
-  throw new MegadocsError(
-    'BAD_CONFIG',
-    `${count} in the run config:\n  ${problems.join('\n  ')}\n` +
-      'Fix these keys in the config file, or pass the flags on the command line (see megadocs run --help)',
-    { where: source },
-  );
+  return withLlmDefaults(parseWith(runConfigSchema, RUN, input, source));
 }
 
 /** Reads a JSON config file; a syntax error names the file and quotes the place. */

@@ -16,7 +16,6 @@ export { Journal } from './generate/journal.js';
 export { createLocalBackend, LocalBackend } from './generate/local-backend.js';
 export { isLocalLlm, resolveLocalModel } from './generate/local-model.js';
 export { BUILT_IN_RECIPES, resolveRecipe } from './generate/recipes/index.js';
-export { runGenerate } from './generate/run.js';
 // Hub, ranks
 export { createHubClient, hubOptionsFromEnv } from './hub/client.js';
 export { pullHubFiles } from './hub/pull.js';
@@ -27,6 +26,7 @@ export { inspectDataset } from './inspect.js';
 export { mergeRankIndexes, rankDirName } from './merge.js';
 export { mixedOrder, mixtureSpec, planMix, streamOrder } from './mix.js';
 export { newPackStats, type PackOptions, type PackStats, packStage, type TailMode } from './pack.js';
+export { runGenerate } from './pipeline/generate.js';
 export { type PackConfig, type PackSummary, runPack } from './pipeline/pack.js';
 export { newRunProgress, type RunOptions, type RunSummary, runMegadocs } from './pipeline/run.js';
 export { type AnyStep, type Step, throughSteps } from './pipeline/steps.js';

@@ -78,9 +78,15 @@ class SequenceBuilder {
   }
 }
 
+/** The longest sequence: 2^24 tokens (64 MiB of uint32 per sequence buffer). */
+export const MAX_SEQ_LEN = 2 ** 24;
+
 export function validatePackOptions(options: PackOptions): void {
-  if (!Number.isInteger(options.seqLen) || options.seqLen < 1) {
-    throw new MegadocsError('BAD_OPTION', `--seq-len must be a whole number >= 1, got ${options.seqLen}`);
+  if (!Number.isInteger(options.seqLen) || options.seqLen < 1 || options.seqLen > MAX_SEQ_LEN) {
+    throw new MegadocsError(
+      'BAD_OPTION',
+      `--seq-len must be a whole number from 1 to ${MAX_SEQ_LEN} (2^24), got ${options.seqLen}`,
+    );
   }
   if (!TAIL_MODES.includes(options.tail)) {
     throw new MegadocsError(

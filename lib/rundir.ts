@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ZstdEngineChoice } from './codecs/zstd.js';
 import { MegadocsError } from './errors.js';
 import { dependencyVersions, VERSION } from './version.js';
 
@@ -36,6 +37,8 @@ export interface OpenRunDirOptions {
   identity?: Record<string, unknown>;
   /** Empty a non-empty directory first. */
   overwrite?: boolean;
+  /** The zstd engine the run compresses with (recorded with the versions). */
+  zstdEngine?: ZstdEngineChoice;
 }
 
 /** JSON with sorted keys, so the hash does not depend on the order options were set in. */
@@ -186,7 +189,7 @@ export class RunDir {
       configHash,
       identity: options.identity ?? options.options,
       options: options.options,
-      versions: dependencyVersions(),
+      versions: dependencyVersions(options.zstdEngine),
       startedAt: new Date().toISOString(),
     };
     const runDir = new RunDir(dir, resuming, manifest);

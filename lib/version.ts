@@ -1,7 +1,7 @@
 // The package's own version and the versions of the libraries that shape its output (for megadocs.json).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { zstdEngineName } from './codecs/zstd-engines.js';
+import { type ZstdEngineChoice, zstdEngineName } from './codecs/zstd-engines.js';
 
 const require = createRequire(import.meta.url);
 
@@ -32,8 +32,8 @@ export function dependencyVersion(name: string): string {
 
 export const VERSION: string = ownPackageVersion();
 
-/** Versions recorded in megadocs.json so a run can be reproduced. */
-export function dependencyVersions(): Record<string, string> {
+/** Versions recorded in megadocs.json so a run can be reproduced (with the zstd engine the run compresses with). */
+export function dependencyVersions(zstdEngine?: ZstdEngineChoice): Record<string, string> {
   const names = [
     'gpt-tokenizer',
     'highland',
@@ -47,6 +47,6 @@ export function dependencyVersions(): Record<string, string> {
   return Object.fromEntries([
     ['node', process.version],
     ...names.map((name) => [name, dependencyVersion(name)]),
-    ['zstd compressor', zstdEngineName()],
+    ['zstd compressor', zstdEngineName(zstdEngine)],
   ]);
 }

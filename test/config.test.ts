@@ -6,16 +6,26 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { register } from '../bin/commands/run.js';
-import { flagOf, parseRunConfig, RUN_CONFIG_KEYS, readRunConfigFile } from '../lib/config.js';
+import {
+  flagOf,
+  parseGenerateConfig,
+  parsePackConfig,
+  parseRunConfig,
+  RUN_CONFIG_KEYS,
+  readRunConfigFile,
+} from '../lib/config.js';
 import { MegadocsError } from '../lib/errors.js';
 
 const MINIMAL = { inputs: ['data.jsonl'], out: 'out', llm: ['http://127.0.0.1:8000/v1'], model: 'm' };
 const scratch = await mkdtemp(path.join(tmpdir(), 'megadocs-config-'));
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 
-function problemsOf(input: unknown): string {
+function problemsOf(
+  input: unknown,
+  parse: (input: unknown, source: string) => unknown = parseRunConfig,
+): string {
   try {
-    parseRunConfig(input, 'run.json');
+    parse(input, 'run.json');
   } catch (error) {
     expect(error).toBeInstanceOf(MegadocsError);
     expect((error as MegadocsError).code).toBe('BAD_CONFIG');
@@ -60,11 +70,11 @@ describe('parseRunConfig', () => {
 
   it('takes lists as arrays or comma-separated strings, like the flags', () => {
     const config = parseRunConfig(
-      { ...MINIMAL, llm: 'http://a:1/v1, http://b:2/v1', hashes: 'sha1,xxh64', styles: ['wiki', 'qa'] },
+      { ...MINIMAL, llm: 'http://a:1/v1, http://b:2/v1', hashes: 'sha1,md5', styles: ['wiki', 'qa'] },
       'run.json',
     );
     expect(config.llm).toEqual(['http://a:1/v1', 'http://b:2/v1']);
-    expect(config.hashes).toEqual(['sha1', 'xxh64']);
+    expect(config.hashes).toEqual(['sha1', 'md5']);
     expect(config.styles).toEqual(['wiki', 'qa']);
   });
 
@@ -202,5 +212,179 @@ describe('the run command', () => {
       compared += 1;
     }
     expect(compared).toBeGreaterThan(30);
+  });
+});
+
+describe('parseRunConfig, across fields', () => {
+  it('refuses more --min-generations than the generations asked (each recipe counting its own)', () => {
+    expect(problemsOf({ ...MINIMAL, generations: 2, minGenerations: 5 })).toContain(
+      '"minGenerations" (--min-generations): expected at most 2, the generations asked per document (--generations)',
+    );
+    expect(problemsOf({ ...MINIMAL, minGenerations: 5 })).toContain(
+      "expected at most 4, the generations asked per document (the rephrase recipe's default)",
+    );
+    // MAGA asks for 5 genre/audience pairs, one rewrite each; stretch's G is its number of split points.
+    expect(problemsOf({ ...MINIMAL, recipe: 'maga', minGenerations: 6 })).toContain('expected at most 5');
+    expect(parseRunConfig({ ...MINIMAL, recipe: 'maga', minGenerations: 5 }, 'run.json').minGenerations).toBe(
+      5,
+    );
+    const stretch = { ...MINIMAL, recipe: 'stretch', assemble: 'stretch', generations: 3 };
+    expect(problemsOf({ ...stretch, minGenerations: 4 })).toContain('expected at most 3');
+    expect(() => parseRunConfig({ ...stretch, minGenerations: 3 }, 'run.json')).not.toThrow();
+    // A recipe file's own count is known only once it is read.
+    expect(() =>
+      parseRunConfig({ ...MINIMAL, recipe: 'mine.json', minGenerations: 9 }, 'run.json'),
+    ).not.toThrow();
+  });
+
+  it('bounds --seq-len, checks --hashes against the supported ones, and takes --tail pad (EOS pads)', () => {
+    expect(problemsOf({ ...MINIMAL, seqLen: 99_999_999_999 })).toContain(
+      '"seqLen" (--seq-len): expected a number <= 16777216, got 99999999999',
+    );
+    const hashes = problemsOf({ ...MINIMAL, hashes: 'sha1,md7' });
+    expect(hashes).toContain('"hashes" (--hashes): unsupported shard hash "md7". Use any of ');
+    expect(hashes).toContain('sha256');
+    expect(parseRunConfig({ ...MINIMAL, tail: 'pad' }, 'run.json').tail).toBe('pad');
+  });
+});
+
+describe('parsePackConfig', () => {
+  const PACK = { inputs: ['data.jsonl'], out: 'out' };
+
+  it('fills in every default of a partial config, record options included', () => {
+    const config = parsePackConfig(PACK, 'runPack');
+    expect(config).toMatchObject({
+      overwrite: false,
+      record: { textField: 'text', idField: 'id', onError: 'fail' },
+      tokenizer: 'o200k_base',
+      eos: true,
+      bos: false,
+      seqLen: 4096,
+      tail: 'drop',
+      format: 'mds',
+      boundaries: false,
+      compression: 'zstd:3',
+      shardSize: 1 << 26,
+      hashes: ['sha1'],
+    });
+    expect(config.workers).toBeGreaterThan(0);
+    expect(config.rank).toBeUndefined();
+    expect(parsePackConfig({ ...PACK, record: { textField: 'body' } }, 'runPack').record).toEqual({
+      textField: 'body',
+      idField: 'id',
+      onError: 'fail',
+    });
+    expect(parsePackConfig(config, 'runPack')).toEqual(config);
+  });
+
+  it('takes a resolved rank (its source is not part of the config) and --tail pad', () => {
+    const config = parsePackConfig(
+      { ...PACK, tail: 'pad', rank: { rank: 1, worldSize: 2, source: '--rank/--world-size' } },
+      'runPack',
+    );
+    expect(config.rank).toEqual({ rank: 1, worldSize: 2 });
+    expect(config.tail).toBe('pad');
+  });
+
+  it('names each problem with its path and flag, and points at megadocs pack --help', () => {
+    const message = problemsOf(
+      {
+        ...PACK,
+        seqLen: 99_999_999_999,
+        hashes: 'sha1,md7',
+        compression: 'gzip',
+        format: 'parquet',
+        record: { text_field: 'body', onError: 'ignore' },
+        rank: { rank: 2, worldSize: 2 },
+      },
+      parsePackConfig,
+    );
+    expect(message).toMatch(/^run\.json: 4 problems in the pack config:\n/);
+    expect(message).toContain('"seqLen" (--seq-len): expected a number <= 16777216, got 99999999999');
+    expect(message).toContain('"format" (--format): expected one of "mds", "jsonl", got "parquet"');
+    expect(message).toContain('"record.onError" (--on-error): expected one of "fail", "skip", got "ignore"');
+    expect(message).toContain(
+      '"record" (--text-field, --id-field, --on-error): unknown key "text_field" (did you mean "textField"?); accepted keys: textField, idField, onError',
+    );
+    expect(message).toMatch(
+      /\nFix these keys of the config, or pass the flags on the command line \(see megadocs pack --help\)$/,
+    );
+    // The checks across fields run once every field is valid.
+    const crossed = problemsOf(
+      { ...PACK, hashes: 'sha1,md7', compression: 'gzip', rank: { rank: 2, worldSize: 2 } },
+      parsePackConfig,
+    );
+    expect(crossed).toContain('"hashes" (--hashes): unsupported shard hash "md7"');
+    expect(crossed).toContain('"compression" (--compression): unknown compression "gzip"');
+    expect(crossed).toContain('"rank.rank" (--rank): expected a rank below worldSize (2)');
+  });
+
+  it('says what is missing, and which keys pack takes', () => {
+    const missing = problemsOf({ rank: { rank: 0 } }, parsePackConfig);
+    expect(missing).toContain('"inputs" (INPUTS): required, and missing');
+    expect(missing).toContain('"out" (--out): required, and missing');
+    expect(missing).toContain('"rank.worldSize" (--world-size): required, and missing');
+    const unknown = problemsOf({ ...PACK, seq_len: 2048, llm: ['http://a:1/v1'] }, parsePackConfig);
+    expect(unknown).toContain('unknown key "seq_len" (did you mean "seqLen"?); accepted keys: inputs, out,');
+    expect(unknown).toContain('unknown key "llm"; accepted keys:');
+    expect(unknown).not.toContain('nPerRequest');
+    expect(problemsOf({ ...PACK, tokenizer: 'gpt5' }, parsePackConfig)).toMatch(
+      /"tokenizer" \(--tokenizer\): unknown tokenizer "gpt5"/,
+    );
+  });
+});
+
+describe('parseGenerateConfig', () => {
+  const GENERATE = { inputs: ['data.jsonl'], out: 'out', llm: 'http://127.0.0.1:8000/v1', model: 'm' };
+
+  it('fills in every default of a partial config: concurrency, timeout, record options', () => {
+    expect(parseGenerateConfig(GENERATE, 'runGenerate')).toMatchObject({
+      llm: ['http://127.0.0.1:8000/v1'],
+      model: 'm',
+      record: { textField: 'text', idField: 'id', onError: 'fail' },
+      api: 'chat',
+      apiKeyEnv: 'OPENAI_API_KEY',
+      concurrency: 64,
+      maxRetries: 8,
+      timeoutSeconds: 600,
+      recipe: 'rephrase',
+      nPerRequest: 16,
+      seed: 0,
+      onTruncated: 'keep',
+      tokenizer: 'o200k_base',
+      jsonMode: true,
+      compression: 'zstd:3',
+      shardSize: 1 << 26,
+    });
+    const local = parseGenerateConfig(
+      { ...GENERATE, llm: ['local:models/tiny.gguf'], model: undefined },
+      'x',
+    );
+    expect(local).toMatchObject({ model: 'tiny.gguf', concurrency: 4 });
+    expect(parseGenerateConfig(local, 'x')).toEqual(local);
+  });
+
+  it('names each problem with its path and flag (--timeout for timeoutSeconds), pointing at megadocs generate --help', () => {
+    const message = problemsOf(
+      { ...GENERATE, llm: [], timeoutSeconds: 0, api: 'rest', record: { onError: 'ignore' }, timeout: 5 },
+      parseGenerateConfig,
+    );
+    expect(message).toContain(' in the generate config:\n');
+    expect(message).toContain('"llm" (--llm): expected at least 1 item(s), got []');
+    expect(message).toContain('"timeoutSeconds" (--timeout): expected a number >= 0.001, got 0');
+    expect(message).toContain('"api" (--api): expected one of "chat", "completions", got "rest"');
+    expect(message).toContain('"record.onError" (--on-error): expected one of "fail", "skip", got "ignore"');
+    expect(message).toContain('unknown key "timeout" (did you mean "timeoutSeconds"?)');
+    expect(message).toContain('(see megadocs generate --help)');
+    const { model: _model, ...noModel } = GENERATE;
+    expect(problemsOf(noModel, parseGenerateConfig)).toContain(
+      '"model" (--model): required with server URLs',
+    );
+    expect(problemsOf({ ...GENERATE, compression: 'zstd:12' }, parseGenerateConfig)).toContain(
+      '"compression" (--compression): zstd level 12 is not supported',
+    );
+    expect(problemsOf({ ...GENERATE, seqLen: 2048 }, parseGenerateConfig)).toContain(
+      'unknown key "seqLen"; accepted',
+    );
   });
 });

@@ -90,6 +90,21 @@ describe('jsonlSink', () => {
     },
   );
 
+  it('compresses with the zstd engine asked for', async () => {
+    const dir = await tempDir();
+    const records = await wikipedia(100);
+    await jsonlSink({ dir, compression: 'zstd', zstdEngine: 'zstd-codec', shardSize: 1 << 26 })(_(records));
+    expect(await readBack(dir)).toEqual(records);
+    await expect(
+      jsonlSink({
+        dir: await tempDir(),
+        compression: 'zstd',
+        zstdEngine: 'lz4' as 'native',
+        shardSize: 1 << 26,
+      })(_(records)),
+    ).rejects.toThrow(/zstdEngine: unknown zstd engine "lz4"/);
+  });
+
   it('a failing input leaves no index.json and no temporary file', async () => {
     const dir = await tempDir();
     const records = await wikipedia(200);

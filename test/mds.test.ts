@@ -211,6 +211,21 @@ describe('zstd shards', () => {
     }
     expect(summary.storedBytes).toBeLessThan(summary.rawBytes);
   });
+
+  it('compresses with the zstd engine asked for, and names the option when it is unknown', async () => {
+    const dir = await tempDir();
+    const sequences = await realSequences(20, 2048);
+    const summary = await sink(dir, { compression: 'zstd:3', zstdEngine: 'zstd-codec' })(_(sequences));
+    const [entry] = (await readMdsIndex(dir)).shards;
+    const stored = await readFile(path.join(dir, entry!.zip_data!.basename));
+    expect(sha1(zstdDecompress(stored))).toBe(entry!.raw_data.hashes.sha1);
+    expect(summary.samples).toBe(20);
+    const refused = await tempDir();
+    await expect(
+      sink(refused, { compression: 'zstd:3', zstdEngine: 'lz4' as 'native' })(_(sequences)),
+    ).rejects.toThrow(/zstdEngine: unknown zstd engine "lz4"\. Use native or zstd-codec/);
+    expect(await readdir(refused)).not.toContain('index.json');
+  });
 });
 
 describe('rolling at size_limit', () => {

@@ -5,7 +5,8 @@ import { copyFile, mkdtemp, readdir, stat, truncate, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadEncoder, loadTokenTables } from '../lib/tokenize/encoders.js';
+import { runtimeOptionsFromEnv } from '../bin/environment.js';
+import { loadEncoder, loadTokenTables as loadTables } from '../lib/tokenize/encoders.js';
 import { idEncoder, type TokenTables } from '../lib/tokenize/token-tables.js';
 import { SHARED_TOKENIZERS } from './helpers/cli.js';
 
@@ -16,6 +17,9 @@ function ids(tables: TokenTables, text = SAMPLE): number[] {
   const out = new Uint32Array(text.length * 3);
   return Array.from(out.subarray(0, idEncoder(tables).encodeInto(text, out, 0)));
 }
+
+/** The tables with the cache the CLI would use under this environment (MEGADOCS_CACHE_DIR). */
+const loadTokenTables = (spec: string) => loadTables(spec, runtimeOptionsFromEnv(process.env).cacheDir);
 
 async function cacheDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'megadocs-cache-'));

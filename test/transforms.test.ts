@@ -320,4 +320,87 @@ describe('transforms from the CLI (--transform FILE.mjs)', () => {
     const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
     expect(manifest.options.transforms.generations[0]).toMatchObject({ name: 'drop-copies', version: '1' });
   });
+
+  it('pack and generate take --transform at their own points', async () => {
+    const module = join(dir, 'pack-gen.mjs');
+    await writeFile(
+      module,
+      `export const documents = [(s) => s.filter((d) => !/[13579]$/.test(d.id))];
+export const generations = [{ name: 'tag', version: '1', stage: (s) => s.map((d) => ({ ...d, generations: d.generations.map((g) => ({ ...g, text: 'TAGGED ' + g.text })) })) }];
+`,
+    );
+    const packOut = join(dir, 'pack-transform');
+    const packed = await runCli([
+      'pack',
+      file,
+      '--out',
+      packOut,
+      '--seq-len',
+      '64',
+      '--tail',
+      'keep',
+      '--quiet',
+      '--transform',
+      join(dir, 'marks.mjs').replace('marks', 'docs-only'),
+    ]);
+    expect(packed.stderr).toContain('cannot read the transform module');
+    await writeFile(
+      join(dir, 'docs-only.mjs'),
+      'export const documents = [(s) => s.filter((d) => !/[13579]$/.test(d.id))];\n',
+    );
+    const ok = await runCli([
+      'pack',
+      file,
+      '--out',
+      packOut,
+      '--seq-len',
+      '64',
+      '--tail',
+      'keep',
+      '--quiet',
+      '--transform',
+      join(dir, 'docs-only.mjs'),
+    ]);
+    expect(ok.code).toBe(0);
+    const parts = await decodedParts(packOut, encoder);
+    expect(parts).toEqual(even().map((doc) => doc.text));
+    // pack has no generations point: the module is refused before any work.
+    const refused = await runCli([
+      'pack',
+      file,
+      '--out',
+      join(dir, 'pack-refused'),
+      '--quiet',
+      '--transform',
+      module,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('`megadocs pack` has no "generations" insertion point');
+    const genOut = join(dir, 'generate-transform');
+    const generated = await runCli([
+      'generate',
+      file,
+      '--out',
+      genOut,
+      '--llm',
+      server.url,
+      '--model',
+      'test-model',
+      '--generations',
+      '2',
+      '--quiet',
+      '--transform',
+      module,
+    ]);
+    expect(generated.code).toBe(0);
+    const { zstdDecompress } = await import('../lib/codecs/zstd.js');
+    const records = Buffer.from(await zstdDecompress(await readFile(join(genOut, 'shard.00000.jsonl.zst'))))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { doc_id: string; text: string });
+    expect(records).toHaveLength(2 * even().length);
+    expect(records.every((record) => record.text.startsWith('TAGGED s'))).toBe(true);
+    expect(new Set(records.map((record) => record.doc_id))).toEqual(new Set(even().map((doc) => doc.id)));
+  });
 });

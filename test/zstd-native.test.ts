@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runtimeOptionsFromEnv } from '../bin/environment.js';
 import {
   readFrameContentSize,
   zstdCompressFrame,
@@ -39,7 +40,7 @@ describe.skipIf(!nativeLoads())('native zstd engine (zstd-napi installed and bui
     expect(dependencyVersions()['zstd compressor']).toBe(zstdEngineName());
     process.env.MEGADOCS_ZSTD = 'zstd-codec';
     try {
-      expect(zstdEngineName()).toBe('zstd-codec');
+      expect(zstdEngineName(runtimeOptionsFromEnv(process.env).zstdEngine)).toBe('zstd-codec');
     } finally {
       delete process.env.MEGADOCS_ZSTD;
     }

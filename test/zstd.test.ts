@@ -20,9 +20,9 @@ import {
 } from '../lib/codecs/zstd.js';
 import { MegadocsError } from '../lib/errors.js';
 
-// This file checks the zstd-codec engine byte for byte against zstd-codec's own one-call output (set before any
-// compression worker starts); test/zstd-native.test.ts checks the native engine the workers use by default.
-process.env.MEGADOCS_ZSTD = 'zstd-codec';
+// This file checks the zstd-codec engine byte for byte against zstd-codec's own one-call output (every
+// compression below asks for it); test/zstd-native.test.ts checks the native engine the workers use by default.
+const ENGINE = 'zstd-codec';
 const DATA = path.resolve(import.meta.dirname, '../../shared/data');
 const TEXT = readFileSync(path.join(DATA, 'war-and-peace.txt'));
 
@@ -43,7 +43,7 @@ describe('zstdCompressFrame', () => {
     'round-trips %i bytes of real text as one frame that declares its size',
     async (size) => {
       const input = TEXT.subarray(0, size);
-      const frame = await zstdCompressFrame(input, 3);
+      const frame = await zstdCompressFrame(input, 3, ENGINE);
       expect(zstdFrameLengths(frame)).toEqual([frame.length]);
       expect(readFrameContentSize(frame)).toBe(size);
       expect(Buffer.compare(zstdDecompress(frame), input)).toBe(0);
@@ -54,7 +54,7 @@ describe('zstdCompressFrame', () => {
     'compresses at level %i, smaller at higher levels than raw',
     async (level) => {
       const input = TEXT.subarray(0, 2_000_000);
-      const frame = await zstdCompressFrame(input, level);
+      const frame = await zstdCompressFrame(input, level, ENGINE);
       expect(frame.length).toBeLessThan(input.length / 2);
       expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
     },
@@ -67,7 +67,7 @@ describe('zstdCompressFrame', () => {
       TEXT.copy(input, at);
       input.writeUInt32LE(copy, at); // every copy differs a little
     }
-    const frame = await zstdCompressFrame(input, 3);
+    const frame = await zstdCompressFrame(input, 3, ENGINE);
     expect(zstdFrameLengths(frame)).toEqual([frame.length]);
     expect(readFrameContentSize(frame)).toBe(size);
     const header = parseZstdFrameHeader(frame);
@@ -76,7 +76,7 @@ describe('zstdCompressFrame', () => {
   });
 
   it.each([0, 10, 19, 2.5, -1])('rejects level %s with the accepted range in the message', async (level) => {
-    const error = await zstdCompressFrame(TEXT.subarray(0, 100), level).catch((e: unknown) => e);
+    const error = await zstdCompressFrame(TEXT.subarray(0, 100), level, ENGINE).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MegadocsError);
     expect((error as MegadocsError).message).toContain(`from 1 to ${ZSTD_MAX_LEVEL}`);
   });
@@ -109,11 +109,11 @@ describe('zstdCompressStream', () => {
         yield input.subarray(start, start + size);
       }
     };
-    const whole = await collect(zstdCompressStream([input], input.length, 4));
-    const odd = await collect(zstdCompressStream(oddPieces(), input.length, 4));
+    const whole = await collect(zstdCompressStream([input], input.length, 4, ENGINE));
+    const odd = await collect(zstdCompressStream(oddPieces(), input.length, 4, ENGINE));
     expect(Buffer.compare(whole, expected)).toBe(0);
     expect(Buffer.compare(odd, expected)).toBe(0);
-    expect(Buffer.compare(await zstdCompressFrame(input, 4), expected)).toBe(0);
+    expect(Buffer.compare(await zstdCompressFrame(input, 4, ENGINE), expected)).toBe(0);
   });
 
   it('copies each piece: a caller that refills one buffer for every piece gets the right frame', async () => {
@@ -126,7 +126,7 @@ describe('zstdCompressStream', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    const frame = await collect(zstdCompressStream(refilled(), input.length, 3));
+    const frame = await collect(zstdCompressStream(refilled(), input.length, 3, ENGINE));
     expect(zstdFrameLengths(frame)).toEqual([frame.length]);
     expect(readFrameContentSize(frame)).toBe(input.length);
     expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
@@ -136,7 +136,7 @@ describe('zstdCompressStream', () => {
     const inputs = [0, 1, 300, 70_000, 2_500_000].map((size, at) =>
       TEXT.subarray(at * 1000, at * 1000 + size),
     );
-    const together = await Promise.all(inputs.map((input) => zstdCompressFrame(input, 4)));
+    const together = await Promise.all(inputs.map((input) => zstdCompressFrame(input, 4, ENGINE)));
     for (const [at, input] of inputs.entries()) {
       expect(Buffer.compare(together[at]!, await oneCallFrame(input, 4))).toBe(0);
       expect(readFrameContentSize(together[at]!)).toBe(input.length);
@@ -145,41 +145,43 @@ describe('zstdCompressStream', () => {
 
   it('refuses more or fewer bytes than declared, and the next frame still compresses', async () => {
     const input = TEXT.subarray(0, 5_000);
-    await expect(collect(zstdCompressStream([input], 4_999, 3))).rejects.toThrow(
+    await expect(collect(zstdCompressStream([input], 4_999, 3, ENGINE))).rejects.toThrow(
       /declared 4999 bytes got more/,
     );
-    await expect(collect(zstdCompressStream([input], 5_001, 3))).rejects.toThrow(
+    await expect(collect(zstdCompressStream([input], 5_001, 3, ENGINE))).rejects.toThrow(
       /declared 5001 bytes got 5000/,
     );
-    const frame = await zstdCompressFrame(input, 3);
+    const frame = await zstdCompressFrame(input, 3, ENGINE);
     expect(sha1(zstdDecompress(frame))).toBe(sha1(input));
   });
 
   it('a consumer that stops early releases the worker for the next frame', async () => {
     const input = TEXT.subarray(0, 3_000_000);
-    for await (const output of zstdCompressStream([input], input.length, 3)) {
+    for await (const output of zstdCompressStream([input], input.length, 3, ENGINE)) {
       expect(output.length).toBeGreaterThan(0);
       break;
     }
-    expect(sha1(zstdDecompress(await zstdCompressFrame(input, 3)))).toBe(sha1(input));
+    expect(sha1(zstdDecompress(await zstdCompressFrame(input, 3, ENGINE)))).toBe(sha1(input));
   });
 
   it('refuses unsupported levels before reaching the worker', async () => {
-    await expect(collect(zstdCompressStream([TEXT.subarray(0, 10)], 10, 12))).rejects.toThrow(/from 1 to 9/);
+    await expect(collect(zstdCompressStream([TEXT.subarray(0, 10)], 10, 12, ENGINE))).rejects.toThrow(
+      /from 1 to 9/,
+    );
   });
 });
 
 describe('frame headers', () => {
   it('counts concatenated frames and rejects bytes that are not a frame', async () => {
-    const a = await zstdCompressFrame(TEXT.subarray(0, 5000), 3);
-    const b = await zstdCompressFrame(TEXT.subarray(5000, 9000), 3);
+    const a = await zstdCompressFrame(TEXT.subarray(0, 5000), 3, ENGINE);
+    const b = await zstdCompressFrame(TEXT.subarray(5000, 9000), 3, ENGINE);
     expect(zstdFrameLengths(Buffer.concat([a, b]))).toEqual([a.length, b.length]);
     expect(() => zstdFrameLengths(a.subarray(0, a.length - 2))).toThrow(/truncated/);
     expect(() => readFrameContentSize(TEXT.subarray(0, 64))).toThrow(/magic/);
   });
 
   it('keeps a frame that already declares the right size and refuses a wrong one', async () => {
-    const frame = await zstdCompressFrame(TEXT.subarray(0, 4000), 3);
+    const frame = await zstdCompressFrame(TEXT.subarray(0, 4000), 3, ENGINE);
     expect(Buffer.compare(withFrameContentSize(frame, 4000), frame)).toBe(0);
     expect(() => withFrameContentSize(frame, 4001)).toThrow(/declares 4000 bytes/);
   });
@@ -188,7 +190,7 @@ describe('frame headers', () => {
 describe.skipIf(!HAS_ZSTD_CLI)('cross-check with the zstd CLI', () => {
   it('the CLI decompresses our frame and reports one frame with the content size', async () => {
     const input = TEXT.subarray(0, 3_000_000);
-    const frame = await zstdCompressFrame(input, 3);
+    const frame = await zstdCompressFrame(input, 3, ENGINE);
     const out = execFileSync('zstd', ['-d', '-c', '-q'], { input: frame, maxBuffer: 1 << 26 });
     expect(sha1(out)).toBe(sha1(input));
   });
@@ -229,7 +231,7 @@ describe.skipIf(!PYTHON_ZSTD || !HAS_ZSTD_CLI)("python's zstd (the MDS reader's 
     const input = TEXT.subarray(0, 500_000);
     const bare = execFileSync('zstd', ['-3', '-c', '-q', '--no-content-size'], { input });
     expect(pythonDecompressSha1(bare).status).not.toBe(0);
-    const ours = pythonDecompressSha1(await zstdCompressFrame(input, 3));
+    const ours = pythonDecompressSha1(await zstdCompressFrame(input, 3, ENGINE));
     expect(ours.stderr).toBe('');
     expect(ours.stdout.trim()).toBe(sha1(input));
   });

@@ -1,35 +1,32 @@
 // `megadocs generate INPUTS... --out OUT --llm URL --model M --recipe R`: LLM generations as jsonl.zst shards.
-// Parses and validates flags, reads the API key from the environment once, draws progress, prints the summary.
-import { type Command, InvalidArgumentError, Option } from 'commander';
+// Collects the flags into a config for parseGenerateConfig, reads the API key once, draws progress, prints the summary.
+import { type Command, InvalidArgumentError } from 'commander';
+import { GENERATE_CONFIG_KEYS, parseGenerateConfig, RECORD_KEYS } from '../../lib/config.js';
 import { MegadocsError } from '../../lib/errors.js';
+import { LOCAL_DEFAULT_CONCURRENCY, SERVER_DEFAULT_CONCURRENCY } from '../../lib/generate/local-model.js';
+import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { isHubUrl } from '../../lib/hub/url.js';
 import {
-  defaultConcurrency,
-  isLocalLlm,
-  LOCAL_DEFAULT_CONCURRENCY,
-  localModelName,
-  SERVER_DEFAULT_CONCURRENCY,
-} from '../../lib/generate/local-model.js';
-import {
-  type GenerateConfig,
+  GENERATE_POINTS,
   type GenerateProgress,
   type GenerateSummary,
   newGenerateProgress,
   runGenerate,
-} from '../../lib/generate/run.js';
-import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
-import { isHubUrl } from '../../lib/hub/url.js';
+} from '../../lib/pipeline/generate.js';
+import { runtimeOptionsFromEnv } from '../environment.js';
 import { addHubSelectionOptions, connectHub, hubSelectionFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import {
   addOutputOptions,
   addRecordOptions,
-  integerAtLeast,
-  numberBetween,
+  choiceOption,
+  flagsFor,
+  numeric,
   parseByteSize,
-  recordOptionsFrom,
 } from '../options.js';
 import { eta, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 function collectList(value: string, previous: string[] | undefined): string[] {
   const items = value
@@ -51,29 +48,24 @@ export function addLlmOptions(command: Command): Command {
     )
     .option('--model <name>', 'model name sent to the server (a local: model is named after its file)')
     .addOption(
-      new Option(
+      choiceOption(
         '--api <kind>',
         'chat: /chat/completions (instruct models); completions: /completions (base models)',
-      )
-        .choices(['chat', 'completions'])
-        .default('chat'),
+        ['chat', 'completions'],
+        'chat',
+      ),
     )
     .option('--api-key-env <var>', 'environment variable that holds the API key', 'OPENAI_API_KEY')
     .option(
       '--concurrency <n>',
       `requests in flight across all servers (default: ${SERVER_DEFAULT_CONCURRENCY}; ${LOCAL_DEFAULT_CONCURRENCY} for a local: model)`,
-      integerAtLeast(1),
+      numeric,
     )
-    .option(
-      '--max-retries <n>',
-      'retries of a request after 429, 5xx, resets and timeouts',
-      integerAtLeast(0),
-      8,
-    )
+    .option('--max-retries <n>', 'retries of a request after 429, 5xx, resets and timeouts', numeric, 8)
     .option(
       '--timeout <seconds>',
-      'per-attempt timeout (a non-streamed answer arrives whole)',
-      numberBetween(0.001, 86_400),
+      'per-attempt timeout, up to 86400 (a non-streamed answer arrives whole)',
+      numeric,
       600,
     );
 }
@@ -82,11 +74,7 @@ export function addLlmOptions(command: Command): Command {
 export function addRecipeOptions(command: Command): Command {
   return command
     .option('--recipe <name|file>', 'rephrase, maga, stretch, or a custom recipe file (.json)', 'rephrase')
-    .option(
-      '--generations <G>',
-      'generations per document (default: rephrase 4, maga 5, stretch 4)',
-      integerAtLeast(1),
-    )
+    .option('--generations <G>', 'generations per document (default: rephrase 4, maga 5, stretch 4)', numeric)
     .option(
       '--styles <list>',
       'rephrase styles: wiki, qa, simple, terse, distill, knowledge, facts',
@@ -96,27 +84,22 @@ export function addRecipeOptions(command: Command): Command {
     .option(
       '--n-per-request <n>',
       'most samples asked in one request (the n parameter; 1: servers without n)',
-      integerAtLeast(1),
+      numeric,
       16,
     )
-    .option('--temperature <t>', "sampling temperature (overrides the recipe's)", numberBetween(0, 2))
-    .option('--top-p <p>', "nucleus sampling (overrides the recipe's)", numberBetween(0.000001, 1))
-    .option('--max-tokens <n>', "new tokens per generation (overrides the recipe's)", integerAtLeast(1))
-    .option(
-      '--seed <n>',
-      'global seed; each request gets hash(seed, document, recipe, index)',
-      integerAtLeast(0),
-      0,
-    )
+    .option('--temperature <t>', "sampling temperature, 0 to 2 (overrides the recipe's)", numeric)
+    .option('--top-p <p>', "nucleus sampling, above 0 up to 1 (overrides the recipe's)", numeric)
+    .option('--max-tokens <n>', "new tokens per generation (overrides the recipe's)", numeric)
+    .option('--seed <n>', 'global seed; each request gets hash(seed, document, recipe, index)', numeric, 0)
     .addOption(
-      new Option(
+      choiceOption(
         '--on-truncated <mode>',
         'generations cut by max tokens (finish_reason length): keep or drop them',
-      )
-        .choices(['keep', 'drop'])
-        .default('keep'),
+        ['keep', 'drop'],
+        'keep',
+      ),
     )
-    .option('--max-input-tokens <n>', 'cut longer inputs at a line boundary', integerAtLeast(1))
+    .option('--max-input-tokens <n>', 'cut longer inputs at a line boundary', numeric)
     .option('--tokenizer <spec>', 'tokenizer for stretch split points and token limits', 'o200k_base')
     .option('--no-json-mode', "do not send response_format json_object for MAGA's stage 1");
 }
@@ -139,8 +122,18 @@ export function register(program: Command): void {
       parseByteSize,
       1 << 26,
     );
+  addTransformOption(command, GENERATE_POINTS);
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
-    const config = generateConfigFrom(inputs, options);
+    const config = parseGenerateConfig(
+      {
+        ...flagsFor(options, GENERATE_CONFIG_KEYS),
+        inputs,
+        record: flagsFor(options, RECORD_KEYS),
+        timeoutSeconds: options.timeout,
+      },
+      'the command line',
+    );
+    const transformModules = await transformModulesFrom(options);
     const apiKey = apiKeyFrom(config.apiKeyEnv, options.apiKeyEnv !== 'OPENAI_API_KEY');
     const hub = inputs.some(isHubUrl) ? connectHub(process.env) : undefined;
     const progress = newGenerateProgress();
@@ -149,11 +142,13 @@ export function register(program: Command): void {
     try {
       const summary = await runWithInterrupt((signal) =>
         runGenerate(config, {
+          ...runtimeOptionsFromEnv(process.env),
           apiKey,
           progress,
           signal,
           onWarning: (message) => display.log(`warning: ${message}`),
           local: localRunOptions(display, process.env),
+          transformModules,
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
@@ -179,59 +174,6 @@ export function apiKeyFrom(variable: string, required: boolean): string | undefi
     });
   }
   return key || undefined;
-}
-
-export function generateConfigFrom(inputs: string[], options: Record<string, unknown>): GenerateConfig {
-  const llm = options.llm as string[];
-  if (llm.length === 0) {
-    throw new MegadocsError('BAD_OPTION', 'no server given', {
-      where: '--llm',
-      hint: 'Pass --llm http://host:8000/v1 (repeat it, or give a comma list, for several servers)',
-    });
-  }
-  const local = llm.some(isLocalLlm);
-  if (local && llm.length > 1) {
-    throw new MegadocsError('BAD_OPTION', 'a local: model runs alone', {
-      where: '--llm',
-      hint: 'Pass one --llm local:MODEL.gguf, or server URLs only',
-    });
-  }
-  const model = (options.model as string | undefined) ?? (local ? localModelName(llm[0]!) : undefined);
-  if (model === undefined) {
-    throw new MegadocsError('BAD_OPTION', 'no model name given', {
-      where: '--model',
-      hint: 'Pass --model NAME, the name the server knows the model by',
-    });
-  }
-  return {
-    inputs,
-    out: options.out as string,
-    overwrite: options.overwrite as boolean,
-    record: recordOptionsFrom(options),
-    llm,
-    threads: options.threads as number | undefined,
-    model,
-    api: options.api as GenerateConfig['api'],
-    apiKeyEnv: options.apiKeyEnv as string,
-    recipe: options.recipe as string,
-    generations: options.generations as number | undefined,
-    styles: options.styles as string[] | undefined,
-    templates: options.templates as string | undefined,
-    nPerRequest: options.nPerRequest as number,
-    temperature: options.temperature as number | undefined,
-    topP: options.topP as number | undefined,
-    maxTokens: options.maxTokens as number | undefined,
-    seed: options.seed as number,
-    concurrency: (options.concurrency as number | undefined) ?? defaultConcurrency(llm),
-    maxRetries: options.maxRetries as number,
-    timeoutSeconds: options.timeout as number,
-    onTruncated: options.onTruncated as GenerateConfig['onTruncated'],
-    maxInputTokens: options.maxInputTokens as number | undefined,
-    tokenizer: options.tokenizer as string,
-    jsonMode: options.jsonMode as boolean,
-    compression: options.compression as string,
-    shardSize: options.shardSize as number,
-  };
 }
 
 function byCause(counts: Record<string, number>): string {

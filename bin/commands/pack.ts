@@ -1,16 +1,20 @@
 // `megadocs pack INPUTS... --out DIR`: documents -> tokens -> fixed-length sequences -> MDS (or jsonl.zst) shards.
-// Parses and validates flags, draws progress from the pipeline's counters, prints the summary.
+// Collects the flags into a config for parsePackConfig, draws progress from the pipeline's counters, prints the summary.
 import { availableParallelism } from 'node:os';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
+import {
+  OUTPUT_FORMATS,
+  PACK_CONFIG_KEYS,
+  type PackConfig,
+  parsePackConfig,
+  RECORD_KEYS,
+} from '../../lib/config.js';
 import { HubPusher } from '../../lib/hub/push.js';
 import { isHubUrl } from '../../lib/hub/url.js';
-import {
-  newPackProgress,
-  type PackConfig,
-  type PackSummary,
-  rankOutput,
-  runPack,
-} from '../../lib/pipeline/pack.js';
+import { TAIL_MODES } from '../../lib/pack.js';
+import { rankOutput } from '../../lib/pipeline/executor.js';
+import { newPackProgress, PACK_POINTS, type PackSummary, runPack } from '../../lib/pipeline/pack.js';
+import { runtimeOptionsFromEnv } from '../environment.js';
 import {
   addHubSelectionOptions,
   addPushOption,
@@ -22,12 +26,14 @@ import { runWithInterrupt } from '../interrupt.js';
 import {
   addOutputOptions,
   addRecordOptions,
-  integerAtLeast,
+  choiceOption,
+  flagsFor,
+  numeric,
   parseByteSize,
-  recordOptionsFrom,
 } from '../options.js';
 import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
 import { addRankOptions, rankFrom } from '../rank-options.js';
+import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 export function register(program: Command): void {
   const command = program
@@ -40,8 +46,18 @@ export function register(program: Command): void {
   addHubSelectionOptions(command);
   addRankOptions(command);
   addPushOption(command);
+  addTransformOption(command, PACK_POINTS);
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
-    const config = { ...packConfigFrom(inputs, options), rank: rankFrom(options, process.env) };
+    const config = parsePackConfig(
+      {
+        ...flagsFor(options, PACK_CONFIG_KEYS),
+        inputs,
+        record: flagsFor(options, RECORD_KEYS),
+        rank: rankFrom(options, process.env),
+      },
+      'the command line',
+    );
+    const transformModules = await transformModulesFrom(options);
     const pushTarget = pushTargetFrom(options);
     const hub = inputs.some(isHubUrl) || pushTarget ? connectHub(process.env) : undefined;
     const pusher =
@@ -54,9 +70,11 @@ export function register(program: Command): void {
     try {
       const summary = await runWithInterrupt((signal) =>
         runPack(config, {
+          ...runtimeOptionsFromEnv(process.env),
           progress,
           signal,
           pusher,
+          transformModules,
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
@@ -76,12 +94,7 @@ export function addTokenizeOptions(command: Command): Command {
       'o200k_base, cl100k_base, r50k_base, or tiktoken:PATH (a tiktoken rank file, Llama 3 conventions)',
       'o200k_base',
     )
-    .option(
-      '--workers <n>',
-      'tokenizer worker threads (0: main thread)',
-      integerAtLeast(0),
-      availableParallelism(),
-    )
+    .option('--workers <n>', 'tokenizer worker threads (0: main thread)', numeric, availableParallelism())
     .option('--no-eos', 'do not append the EOS token to each document')
     .option('--bos', 'prepend the BOS token to each document (tokenizers that have one)', false);
 }
@@ -89,16 +102,22 @@ export function addTokenizeOptions(command: Command): Command {
 /** --seq-len, --tail, --format, --boundaries, --compression, --shard-size, --hashes. */
 export function addPackOptions(command: Command): Command {
   return command
-    .option('--seq-len <n>', 'tokens per packed sequence', integerAtLeast(1), 4096)
+    .option('--seq-len <n>', 'tokens per packed sequence (at most 2^24)', numeric, 4096)
     .addOption(
-      new Option('--tail <mode>', 'the last partial sequence: drop it, pad it with EOS, or keep it shorter')
-        .choices(['drop', 'pad', 'keep'])
-        .default('drop'),
+      choiceOption(
+        '--tail <mode>',
+        'the last partial sequence: drop it, pad it with EOS, or keep it shorter',
+        TAIL_MODES,
+        'drop',
+      ),
     )
     .addOption(
-      new Option('--format <format>', 'mds: token shards (MosaicML Streaming); jsonl: text shards')
-        .choices(['mds', 'jsonl'])
-        .default('mds'),
+      choiceOption(
+        '--format <format>',
+        'mds: token shards (MosaicML Streaming); jsonl: text shards',
+        OUTPUT_FORMATS,
+        'mds',
+      ),
     )
     .option('--boundaries', 'add a `boundaries` column: segment start offsets inside each sequence', false)
     .option('--compression <spec>', 'zstd, zstd:N (level N), or none', 'zstd:3')
@@ -109,29 +128,6 @@ export function addPackOptions(command: Command): Command {
       1 << 26,
     )
     .option('--hashes <list>', 'comma-separated hash algorithms recorded per shard', 'sha1');
-}
-
-export function packConfigFrom(inputs: string[], options: Record<string, unknown>): PackConfig {
-  return {
-    inputs,
-    out: options.out as string,
-    overwrite: options.overwrite as boolean,
-    record: recordOptionsFrom(options),
-    tokenizer: options.tokenizer as string,
-    workers: options.workers as number,
-    eos: options.eos as boolean,
-    bos: options.bos as boolean,
-    seqLen: options.seqLen as number,
-    tail: options.tail as PackConfig['tail'],
-    format: options.format as PackConfig['format'],
-    boundaries: options.boundaries as boolean,
-    compression: options.compression as string,
-    shardSize: options.shardSize as number,
-    hashes: (options.hashes as string)
-      .split(',')
-      .map((name) => name.trim())
-      .filter(Boolean),
-  };
 }
 
 function renderProgress(progress: ReturnType<typeof newPackProgress>): string {

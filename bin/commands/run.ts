@@ -15,6 +15,7 @@ import {
   runMegadocs,
 } from '../../lib/pipeline/run.js';
 import { resolveRank } from '../../lib/ranks.js';
+import { runtimeOptionsFromEnv } from '../environment.js';
 import { addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
@@ -172,6 +173,7 @@ export function register(program: Command): void {
     try {
       const summary = await runWithInterrupt((signal) =>
         runMegadocs(config, {
+          ...runtimeOptionsFromEnv(process.env),
           apiKey,
           progress,
           signal,

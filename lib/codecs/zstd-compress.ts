@@ -1,9 +1,10 @@
-// zstd compression streamed in bounded pieces through zstd-codec on worker threads, a frame whose size is not
-// known up front (ZstdFrameCompressor) or ONE frame that declares its content size (zstdCompressStream): the
-// caller keeps working, and neither side ever holds the whole input or output.
+// zstd compression streamed in bounded pieces on worker threads (the engine the caller picks), a frame whose size
+// is not known up front (ZstdFrameCompressor) or ONE frame that declares its content size (zstdCompressStream):
+// the caller keeps working, and neither side ever holds the whole input or output.
 import type { Worker } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
 import { startWorker } from '../worker-entry.js';
+import { checkZstdEngine, DEFAULT_ZSTD_ENGINE, type ZstdEngineChoice } from './zstd-engines.js';
 import { withFrameContentSize, ZSTD_FRAME_HEADER_MAX_BYTES } from './zstd-frame.js';
 
 /**
@@ -27,6 +28,11 @@ export function checkZstdLevel(level: number): void {
       hint: `Use a level from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL} (zstd-codec's fixed 16 MiB wasm heap runs out of memory at level 10 and above)`,
     });
   }
+}
+
+/** What a compression worker is started with. */
+export interface CompressWorkerSettings {
+  engine: ZstdEngineChoice;
 }
 
 /** What the worker is asked, one frame at a time: start a frame, compress a piece, end the frame. */
@@ -60,8 +66,10 @@ class CompressionWorker {
   private readonly spare: ArrayBuffer[] = [];
   private failure: Error | undefined;
 
-  constructor() {
-    this.worker = startWorker(import.meta.url, 'zstd-worker');
+  constructor(readonly engine: ZstdEngineChoice) {
+    this.worker = startWorker(import.meta.url, 'zstd-worker', {
+      workerData: { engine } satisfies CompressWorkerSettings,
+    });
     this.worker.unref();
     this.worker.on('message', (reply: CompressReply) => {
       const waiting = this.waiting.shift();
@@ -107,7 +115,7 @@ class CompressionWorker {
 
   private retire(error: Error, first?: Waiting): void {
     this.failure ??= error;
-    if (idleWorker === this) idleWorker = undefined;
+    if (idleWorkers.get(this.engine) === this) idleWorkers.delete(this.engine);
     first?.reject(error);
     for (const waiting of this.waiting.splice(0)) waiting.reject(error);
     void this.worker.terminate();
@@ -115,28 +123,28 @@ class CompressionWorker {
 }
 
 /**
- * The worker kept for the next frame. A frame holds a worker from begin to end, and a frame that needs one
- * while every worker is held starts another: waiting instead would deadlock two writers in one process whose
- * shards fill at the same time, each holding its frame open until it can write more. Frames one after another
- * (a writer's shards) reuse the same worker.
+ * The worker kept for the next frame, per engine. A frame holds a worker from begin to end, and a frame that
+ * needs one while every worker is held starts another: waiting instead would deadlock two writers in one process
+ * whose shards fill at the same time, each holding its frame open until it can write more. Frames one after
+ * another (a writer's shards) reuse the same worker.
  */
-let idleWorker: CompressionWorker | undefined;
+const idleWorkers = new Map<ZstdEngineChoice, CompressionWorker>();
 
 /** Starts the worker for the next frame now, so its start-up is not paid when the first frame begins. */
-export function prewarmZstdCompression(): void {
-  idleWorker ??= new CompressionWorker();
+export function prewarmZstdCompression(engine: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE): void {
+  if (!idleWorkers.has(engine)) idleWorkers.set(engine, new CompressionWorker(engine));
 }
 
-function takeWorker(): CompressionWorker {
-  const worker = idleWorker ?? new CompressionWorker();
-  idleWorker = undefined;
+function takeWorker(engine: ZstdEngineChoice): CompressionWorker {
+  const worker = idleWorkers.get(engine) ?? new CompressionWorker(engine);
+  idleWorkers.delete(engine);
   return worker;
 }
 
 function giveBackWorker(worker: CompressionWorker): void {
   if (worker.retired) return;
-  if (idleWorker) worker.stop();
-  else idleWorker = worker;
+  if (idleWorkers.has(worker.engine)) worker.stop();
+  else idleWorkers.set(worker.engine, worker);
 }
 
 function compressionError(error: unknown, where: string): MegadocsError {
@@ -172,10 +180,13 @@ export class ZstdFrameCompressor {
     this.worker = worker;
   }
 
-  /** Starts a frame on a free worker. */
-  static async begin(level: number): Promise<ZstdFrameCompressor> {
+  /** Starts a frame on a free worker running `engine`. */
+  static async begin(
+    level: number,
+    engine: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE,
+  ): Promise<ZstdFrameCompressor> {
     checkZstdLevel(level);
-    const frame = new ZstdFrameCompressor(takeWorker(), level);
+    const frame = new ZstdFrameCompressor(takeWorker(checkZstdEngine(engine, 'zstdEngine')), level);
     try {
       await frame.held().request({ type: 'begin', level });
     } catch (error) {
@@ -276,8 +287,9 @@ export async function* zstdCompressStream(
   pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   contentSize: number,
   level: number,
+  engine?: ZstdEngineChoice,
 ): AsyncGenerator<Buffer> {
-  const frame = await ZstdFrameCompressor.begin(level);
+  const frame = await ZstdFrameCompressor.begin(level, engine);
   const declaration = new ContentSizeDeclaration(contentSize);
   try {
     let fed = 0;
@@ -294,8 +306,12 @@ export async function* zstdCompressStream(
 }
 
 /** Compresses a whole buffer into one frame that declares its size (the streamed path, collected). */
-export async function zstdCompressFrame(data: Uint8Array, level: number): Promise<Buffer> {
+export async function zstdCompressFrame(
+  data: Uint8Array,
+  level: number,
+  engine?: ZstdEngineChoice,
+): Promise<Buffer> {
   const outputs: Buffer[] = [];
-  for await (const output of zstdCompressStream([data], data.length, level)) outputs.push(output);
+  for await (const output of zstdCompressStream([data], data.length, level, engine)) outputs.push(output);
   return Buffer.concat(outputs);
 }

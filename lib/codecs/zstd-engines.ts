@@ -1,7 +1,22 @@
 // The two zstd compressors the compression worker can run, one streaming frame at a time: native libzstd
 // through zstd-napi (an optional dependency, built from source at install: ~4x zstd-codec's speed and a newer
-// zstd) and zstd-codec (Emscripten, always there). The first that loads is used; both write the same format.
+// zstd) and zstd-codec (Emscripten, always there). The caller picks one; both write the same format.
 import { createRequire } from 'node:module';
+import { MegadocsError } from '../errors.js';
+
+/** `native`: libzstd when zstd-napi loads, else zstd-codec (the default); `zstd-codec`: always the wasm one. */
+export type ZstdEngineChoice = 'native' | 'zstd-codec';
+export const ZSTD_ENGINES: readonly ZstdEngineChoice[] = ['native', 'zstd-codec'];
+export const DEFAULT_ZSTD_ENGINE: ZstdEngineChoice = 'native';
+
+/** `value` as an engine choice; a BAD_OPTION error naming `where` and the choices otherwise. */
+export function checkZstdEngine(value: string, where: string): ZstdEngineChoice {
+  if ((ZSTD_ENGINES as readonly string[]).includes(value)) return value as ZstdEngineChoice;
+  throw new MegadocsError('BAD_OPTION', `unknown zstd engine ${JSON.stringify(value)}`, {
+    where,
+    hint: `Use ${ZSTD_ENGINES.join(' or ')} (default ${DEFAULT_ZSTD_ENGINE}: libzstd when zstd-napi is installed)`,
+  });
+}
 
 /** One frame being compressed: pieces in, compressed bytes out through `collect` (each in its own buffer). */
 export interface FrameEngine {
@@ -107,17 +122,17 @@ async function codecEngine(): Promise<ZstdEngine> {
   };
 }
 
-/** The native engine unless MEGADOCS_ZSTD=zstd-codec asks for the other one (tests, benches). */
-function nativeEngineWanted(): ZstdEngine | undefined {
-  return process.env.MEGADOCS_ZSTD === 'zstd-codec' ? undefined : nativeEngine();
+/** The native engine when `choice` allows it and it loads. */
+function nativeEngineWanted(choice: ZstdEngineChoice): ZstdEngine | undefined {
+  return choice === 'zstd-codec' ? undefined : nativeEngine();
 }
 
-/** The native engine when it loads, else zstd-codec. */
-export async function loadZstdEngine(): Promise<ZstdEngine> {
-  return nativeEngineWanted() ?? (await codecEngine());
+/** The engine `choice` asks for: native when it loads (unless zstd-codec is asked for), else zstd-codec. */
+export async function loadZstdEngine(choice: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE): Promise<ZstdEngine> {
+  return nativeEngineWanted(choice) ?? (await codecEngine());
 }
 
-/** The name of the engine loadZstdEngine picks, without loading zstd-codec's wasm. */
-export function zstdEngineName(): string {
-  return nativeEngineWanted()?.name ?? 'zstd-codec';
+/** The name of the engine loadZstdEngine(choice) picks, without loading zstd-codec's wasm. */
+export function zstdEngineName(choice: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE): string {
+  return nativeEngineWanted(choice)?.name ?? 'zstd-codec';
 }

@@ -1,11 +1,12 @@
-// The zstd compression worker thread: one engine (zstd-engines.ts), one streaming frame at a time, fed piece by
-// piece; each request is answered with the compressed bytes it produced (transferred). Protocol in zstd-compress.ts.
-import { parentPort } from 'node:worker_threads';
+// The zstd compression worker thread: the engine it is started with (zstd-engines.ts), one streaming frame at a
+// time, fed piece by piece; each request is answered with the compressed bytes it produced (transferred).
+// Protocol in zstd-compress.ts.
+import { parentPort, workerData } from 'node:worker_threads';
 import { messageOf } from '../errors.js';
-import type { CompressReply, CompressRequest } from './zstd-compress.js';
+import type { CompressReply, CompressRequest, CompressWorkerSettings } from './zstd-compress.js';
 import { type FrameEngine, loadZstdEngine } from './zstd-engines.js';
 
-const engine = await loadZstdEngine();
+const engine = await loadZstdEngine((workerData as CompressWorkerSettings).engine);
 const port = parentPort!;
 let frame: FrameEngine | undefined;
 

@@ -23,6 +23,13 @@ export {
   zstdCompressStream,
 } from './zstd-compress.js';
 export {
+  checkZstdEngine,
+  DEFAULT_ZSTD_ENGINE,
+  ZSTD_ENGINES,
+  type ZstdEngineChoice,
+  zstdEngineName,
+} from './zstd-engines.js';
+export {
   parseZstdFrameHeader,
   readFrameContentSize,
   withFrameContentSize,

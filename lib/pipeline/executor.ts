@@ -3,6 +3,7 @@
 // the command's work and records how it ended in megadocs.json, whatever happens.
 import { join } from 'node:path';
 import { rejectOnAbort } from '../abort.js';
+import type { ZstdEngineChoice } from '../codecs/zstd.js';
 import type { LlmBackend } from '../generate/backend.js';
 import { defaultWindow } from '../generate/engine.js';
 import { Journal } from '../generate/journal.js';
@@ -48,6 +49,8 @@ export interface Job<C, S> {
   /** The servers (or local model) to open, when the command generates. */
   llm?: Omit<BackendSettings, 'signal' | 'onWarning'>;
   hub?: HubInputOptions;
+  /** The zstd engine the work compresses with, recorded in megadocs.json. */
+  zstdEngine?: ZstdEngineChoice;
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
   /** Told the total input bytes once known (for the ETA). */
@@ -98,6 +101,7 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
     },
     identity,
     overwrite: job.overwrite,
+    zstdEngine: job.zstdEngine,
   });
   let backend: LlmBackend | undefined;
   let journal: Journal | undefined;

@@ -2,46 +2,25 @@
 // users' transforms before tokenizing and after packing, on the executor (run directory, resume, stats).
 
 import { join } from 'node:path';
+import { type PackConfig, type PackConfigInput, parsePackConfig, type RuntimeOptions } from '../config.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { peakRssBytes } from '../memory.js';
-import { newPackStats, type PackStats, packStage, type TailMode, validatePackOptions } from '../pack.js';
-import type { Rank } from '../ranks.js';
+import { newPackStats, type PackStats, packStage } from '../pack.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { mdsSink, parseCompression } from '../sinks/mds.js';
+import { mdsSink } from '../sinks/mds.js';
 import { readDocs } from '../sources/read.js';
-import type { RecordOptions, SourceStats } from '../sources/types.js';
+import type { SourceStats } from '../sources/types.js';
 import { tokenizerFacts } from '../tokenize/encoders.js';
 import { tokenizeStage } from '../tokenize/stage.js';
 import type { Doc, Sequence } from '../types.js';
 import { executeJob } from './executor.js';
 
-export { rankOutput } from './executor.js';
-
 import { throughSteps } from './steps.js';
 import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
-export type OutputFormat = 'mds' | 'jsonl';
-
-export interface PackConfig {
-  inputs: string[];
-  out: string;
-  overwrite: boolean;
-  record: RecordOptions;
-  tokenizer: string;
-  workers: number;
-  eos: boolean;
-  bos: boolean;
-  seqLen: number;
-  tail: TailMode;
-  format: OutputFormat;
-  boundaries: boolean;
-  compression: string;
-  shardSize: number;
-  hashes: string[];
-  /** This worker's share of the inputs; with worldSize > 1 the output goes to OUT/rank-NNNNN/. */
-  rank?: Rank;
-}
+export type { PackConfig, PackConfigInput } from '../config.js';
+export type OutputFormat = PackConfig['format'];
 
 /** Live counters, updated as the run goes (the CLI draws progress from them). */
 export interface PackProgress {
@@ -90,7 +69,7 @@ function outputIdentity(config: PackConfig): Record<string, unknown> {
 /** The insertion points of `megadocs pack`: source documents before tokenizing, sequences before the sink. */
 export const PACK_POINTS = ['documents', 'sequences'] as const;
 
-export interface PackRunOptions {
+export interface PackRunOptions extends RuntimeOptions {
   progress?: PackProgress;
   /** Aborting stops the run and marks it interrupted in megadocs.json; no index.json is written. */
   signal?: AbortSignal;
@@ -104,17 +83,11 @@ export interface PackRunOptions {
   transformModules?: readonly TransformModule[];
 }
 
-export async function runPack(config: PackConfig, run: PackRunOptions = {}): Promise<PackSummary> {
+/** Checks `input` first (parsePackConfig: every field, defaults filled in), so nothing starts on a bad config. */
+export async function runPack(input: PackConfigInput, run: PackRunOptions = {}): Promise<PackSummary> {
+  const config = parsePackConfig(input, 'the runPack config');
   const progress = run.progress ?? newPackProgress();
-  parseCompression(config.compression);
   const encoder = config.format === 'mds' ? await tokenizerFacts(config.tokenizer) : undefined;
-  if (encoder)
-    validatePackOptions({
-      seqLen: config.seqLen,
-      tail: config.tail,
-      boundaries: config.boundaries,
-      padId: encoder.eosId,
-    });
   const summary = await executeJob({
     command: 'pack',
     config,
@@ -128,6 +101,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
     transforms: run.transforms,
     transformModules: run.transformModules,
     hub: run.hub,
+    zstdEngine: run.zstdEngine,
     signal: run.signal,
     abortHint: 'Run the same command again to start over',
     onInputBytes: (bytes) => {
@@ -151,6 +125,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
             compression: config.compression,
             shardSize: config.shardSize,
             hashes: config.hashes,
+            zstdEngine: run.zstdEngine,
             onShard,
           })(
             throughSteps<Sequence>(docs, [
@@ -161,6 +136,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
                   workers: config.workers,
                   eos: config.eos,
                   bos: config.bos,
+                  cacheDir: run.cacheDir,
                 }),
               },
               {
@@ -179,6 +155,7 @@ export async function runPack(config: PackConfig, run: PackRunOptions = {}): Pro
         : await jsonlSink({
             dir: out,
             compression: config.compression,
+            zstdEngine: run.zstdEngine,
             shardSize: config.shardSize,
             onShard,
           })(

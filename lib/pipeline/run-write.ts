@@ -2,6 +2,7 @@
 // seen E times, synthetic to weight w) or as two datasets plus mixture.json, shuffled by seed or in storage order.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ZstdEngineChoice } from '../codecs/zstd.js';
 import type { RunConfig } from '../config.js';
 import { mixedOrder, mixtureSpec, orderedSequences, planMix, type SequenceRef, streamOrder } from '../mix.js';
 import { mdsSink } from '../sinks/mds.js';
@@ -20,6 +21,7 @@ function sinkFor(
   config: RunConfig,
   tokenizer: TokenizerFacts,
   progress: RunProgress,
+  zstdEngine: ZstdEngineChoice | undefined,
   onFile?: OnFileWritten,
 ) {
   return mdsSink({
@@ -29,6 +31,7 @@ function sinkFor(
     compression: config.compression,
     shardSize: config.shardSize,
     hashes: config.hashes,
+    zstdEngine,
     onShard: (shard) => {
       progress.write.shards += 1;
       onFile?.(join(dir, shard.basename));
@@ -43,6 +46,7 @@ export async function writeOutput(
   out: string,
   tokenizer: TokenizerFacts,
   progress: RunProgress,
+  zstdEngine: ZstdEngineChoice | undefined,
   onFile?: OnFileWritten,
 ): Promise<WrittenOutput> {
   const available = { real: spills.real.sequences, synthetic: spills.synthetic.sequences };
@@ -66,7 +70,7 @@ export async function writeOutput(
         spills,
         count,
       );
-      datasets[stream] = await sinkFor(dir, config, tokenizer, progress, onFile)(sequences);
+      datasets[stream] = await sinkFor(dir, config, tokenizer, progress, zstdEngine, onFile)(sequences);
       onFile?.(join(dir, 'index.json'));
     }
     const totals = {
@@ -78,7 +82,7 @@ export async function writeOutput(
   } else {
     progress.write.planned = plan.total;
     const sequences = orderedSequences(plan.total, mixedOrder(plan, order), spills, count);
-    datasets.mixture = await sinkFor(out, config, tokenizer, progress, onFile)(sequences);
+    datasets.mixture = await sinkFor(out, config, tokenizer, progress, zstdEngine, onFile)(sequences);
   }
   const realTokensSeen =
     config.streams === 'separate' ? spills.real.tokens * plan.realEpochs : progress.write.tokens.real;

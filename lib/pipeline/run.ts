@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleStage } from '../assemble/index.js';
 import { prewarmZstdCompression } from '../codecs/zstd.js';
-import type { RunConfig } from '../config.js';
+import type { RunConfig, RuntimeOptions } from '../config.js';
 import { generateStage } from '../generate/engine.js';
 import type { LocalRunOptions } from '../generate/local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
@@ -35,7 +35,7 @@ export const SPILL_DIR = 'spill';
 /** The insertion points of `megadocs run`: all four. */
 export const RUN_POINTS = ['documents', 'generations', 'megadocs', 'sequences'] as const;
 
-export interface RunOptions {
+export interface RunOptions extends RuntimeOptions {
   /** Read from the environment by the caller; sent as a bearer token, never stored. */
   apiKey?: string;
   progress?: RunProgress;
@@ -162,6 +162,7 @@ async function executeRun(
         workers: config.workers,
         eos: config.eos,
         bos: config.bos,
+        cacheDir: run.cacheDir,
       }),
     },
   ];
@@ -202,6 +203,7 @@ async function executeRun(
       local: run.local,
     },
     hub: run.hub,
+    zstdEngine: run.zstdEngine,
     signal: run.signal,
     onWarning: run.onWarning,
     onInputBytes: (bytes) => {
@@ -230,7 +232,7 @@ async function executeRun(
       const spillDir = join(out, SPILL_DIR);
       await mkdir(spillDir, { recursive: true });
       // The shards are compressed only in the writing phase: the compressor starts while the chain streams.
-      if (config.compression !== 'none' && until === undefined) prewarmZstdCompression();
+      if (config.compression !== 'none' && until === undefined) prewarmZstdCompression(run.zstdEngine);
       let spills: Record<StreamName, SequenceSpillReader> | undefined;
       try {
         const streamSeconds = await timed(async () => {
@@ -239,7 +241,7 @@ async function executeRun(
         if (until === 'spill') return undefined;
         let written: Awaited<ReturnType<typeof writeOutput>> | undefined;
         const writeSeconds = await timed(async () => {
-          written = await writeOutput(spills!, config, out, tokenizer, progress, (file) =>
+          written = await writeOutput(spills!, config, out, tokenizer, progress, run.zstdEngine, (file) =>
             run.pusher?.addShard(file),
           );
         });

@@ -3,6 +3,7 @@
 // (format "jsonl", version 1).
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { ZstdEngineChoice } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import { AtomicFiles, OneInFlight } from './atomic.js';
@@ -29,6 +30,8 @@ export interface JsonlSinkOptions {
   dir: string;
   /** `none`, `zstd`, `zstd:N`. */
   compression: string;
+  /** The zstd compressor (default native: libzstd when zstd-napi loads, else zstd-codec). */
+  zstdEngine?: ZstdEngineChoice;
   /** Raw (uncompressed) bytes per shard before the next one starts. */
   shardSize: number;
   /** Shard file name prefix (default `shard`). */
@@ -80,7 +83,12 @@ export class JsonlWriter {
     this.landing.throwIfFailed();
     const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
     if (this.body && this.body.bytes + line.length > this.options.shardSize) await this.flush();
-    this.body ??= await ShardBody.create(this.files, this.shardPath(this.nextShard), this.compression);
+    this.body ??= await ShardBody.create(
+      this.files,
+      this.shardPath(this.nextShard),
+      this.compression,
+      this.options.zstdEngine,
+    );
     await this.body.append(line);
     this.shardRecords += 1;
   }

@@ -3,7 +3,7 @@
 // Bytes in mds-format.ts.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { checkZstdLevel, ZSTD_DEFAULT_LEVEL } from '../codecs/zstd.js';
+import { checkZstdLevel, ZSTD_DEFAULT_LEVEL, type ZstdEngineChoice } from '../codecs/zstd.js';
 import { MegadocsError } from '../errors.js';
 import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
@@ -64,6 +64,8 @@ export interface MdsWriterOptions {
   columns: Record<string, string>;
   /** `none`, `zstd`, `zstd:N`. */
   compression: string;
+  /** The zstd compressor (default native: libzstd when zstd-napi loads, else zstd-codec). */
+  zstdEngine?: ZstdEngineChoice;
   /** Raw shard size limit in bytes (default 1 << 26). */
   sizeLimit?: number;
   /** Hash algorithms for raw and stored files (default sha1). */
@@ -166,7 +168,12 @@ export class MdsWriter {
     const encoded = this.encodeSample(sample);
     const added = encoded.length + OFFSET_BYTES;
     if (this.shardSamples > 0 && this.shardBytes + added > this.sizeLimit) await this.flush();
-    this.body ??= await ShardBody.create(this.files, this.shardPath(this.nextShard), this.compression);
+    this.body ??= await ShardBody.create(
+      this.files,
+      this.shardPath(this.nextShard),
+      this.compression,
+      this.options.zstdEngine,
+    );
     await this.body.append(encoded);
     if (this.shardSamples === this.sampleLengths.length) {
       const grown = new Uint32Array(this.sampleLengths.length * 2);
@@ -276,6 +283,8 @@ export interface MdsSinkOptions {
   boundaries: boolean;
   /** `none`, `zstd`, `zstd:N`. */
   compression: string;
+  /** The zstd compressor (default native: libzstd when zstd-napi loads, else zstd-codec). */
+  zstdEngine?: ZstdEngineChoice;
   shardSize: number;
   hashes: string[];
   onShard?: (info: ShardInfo) => void;
@@ -315,6 +324,7 @@ export function mdsSink(options: MdsSinkOptions): (input: Highland.Stream<Sequen
       dir: options.dir,
       columns,
       compression: options.compression,
+      zstdEngine: options.zstdEngine,
       sizeLimit: options.shardSize,
       hashes: options.hashes,
       onShard: options.onShard,

@@ -1,7 +1,7 @@
 // The body of a shard while it fills: spooled to a temporary file (its raw bytes, hashed with the header once the
 // shard is complete) and, for a compressed shard, also compressed as it comes into a second temporary file, a zstd
 // frame of the body alone, so that landing the shard has no compression left to do.
-import { ZstdFrameCompressor } from '../codecs/zstd.js';
+import { type ZstdEngineChoice, ZstdFrameCompressor } from '../codecs/zstd.js';
 import type { AtomicFiles } from './atomic.js';
 import type { Compression } from './mds.js';
 import { SpoolFile } from './spool.js';
@@ -13,8 +13,13 @@ class BodyCompression {
     readonly file: SpoolFile,
   ) {}
 
-  static async start(files: AtomicFiles, shardPath: string, level: number): Promise<BodyCompression> {
-    const frame = await ZstdFrameCompressor.begin(level);
+  static async start(
+    files: AtomicFiles,
+    shardPath: string,
+    level: number,
+    engine: ZstdEngineChoice | undefined,
+  ): Promise<BodyCompression> {
+    const frame = await ZstdFrameCompressor.begin(level, engine);
     try {
       return new BodyCompression(frame, await SpoolFile.create(files, shardPath));
     } catch (error) {
@@ -50,15 +55,17 @@ export class ShardBody {
   ) {}
 
   /**
-   * A body for the shard landing at `shardPath`, compressed as it fills unless `compression` is none. Its
-   * temporary files are registered with `files`, so abort removes them.
+   * A body for the shard landing at `shardPath`, compressed as it fills (by `engine`, default native) unless
+   * `compression` is none. Its temporary files are registered with `files`, so abort removes them.
    */
   static async create(
     files: AtomicFiles,
     shardPath: string,
     { name, level }: Compression,
+    engine?: ZstdEngineChoice,
   ): Promise<ShardBody> {
-    const compression = name === null ? undefined : await BodyCompression.start(files, shardPath, level);
+    const compression =
+      name === null ? undefined : await BodyCompression.start(files, shardPath, level, engine);
     try {
       const onWriteOut = compression && ((piece: Uint8Array) => compression.add(piece));
       return new ShardBody(await SpoolFile.create(files, shardPath, onWriteOut), compression);

@@ -12,7 +12,7 @@ import {
 import { MegadocsError } from '../errors.js';
 import { dependencyVersion } from '../version.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
-import { cachedTokenTables } from './table-cache.js';
+import { type CacheDir, cachedTokenTables } from './table-cache.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 import { buildTokenTables, idEncoder, type TokenTables } from './token-tables.js';
 
@@ -108,12 +108,15 @@ function entryBytes(entry: string | readonly number[]): Buffer {
   return typeof entry === 'string' ? Buffer.from(entry) : Buffer.from(entry);
 }
 
-/** The shared lookup tables of `spec`, for tokenizer workers (see token-tables.ts), from the cache when there. */
-export async function loadTokenTables(spec: string): Promise<TokenTables> {
+/**
+ * The shared lookup tables of `spec`, for tokenizer workers (see token-tables.ts), from the cache in `cacheDir`
+ * when there (see CacheDir: default ~/.cache/megadocs).
+ */
+export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promise<TokenTables> {
   checkTokenizerSpec(spec);
   const build = async () => tablesOf(await loadParts(spec));
   if (!spec.startsWith(TIKTOKEN_PREFIX)) {
-    return cachedTokenTables(`${spec}-gpt-tokenizer-${dependencyVersion('gpt-tokenizer')}`, build);
+    return cachedTokenTables(`${spec}-gpt-tokenizer-${dependencyVersion('gpt-tokenizer')}`, build, cacheDir);
   }
   let contents: Buffer;
   try {
@@ -124,6 +127,7 @@ export async function loadTokenTables(spec: string): Promise<TokenTables> {
   return cachedTokenTables(
     `tiktoken-${createHash('sha256').update(contents).digest('hex').slice(0, 32)}`,
     build,
+    cacheDir,
   );
 }
 

@@ -3,6 +3,7 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { type ErrorCode, MegadocsError } from '../errors.js';
 import { startWorker } from '../worker-entry.js';
+import type { CacheDir } from './table-cache.js';
 import type { TokenTables } from './token-tables.js';
 
 /** What the encoders need to know. */
@@ -12,6 +13,8 @@ export interface EncoderSettings {
   bos: boolean;
   /** Append the encoder's EOS id to each text. */
   eos: boolean;
+  /** Where the lookup tables are cached (see CacheDir: default ~/.cache/megadocs; false: not cached). */
+  cacheDir?: CacheDir;
 }
 
 /** What every worker is started with. */
@@ -108,6 +111,7 @@ export class TokenizerPool {
           tokenizer: options.tokenizer,
           bos: options.bos,
           eos: options.eos,
+          cacheDir: options.cacheDir,
         } satisfies WorkerSettings,
         resourceLimits: options.resourceLimits ?? WORKER_HEAP_LIMITS,
       });

@@ -4,6 +4,7 @@ import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, Stage, TokenizedDoc } from '../types.js';
 import { loadEncoder } from './encoders.js';
 import { type EncodedBatch, TokenizerPool } from './pool.js';
+import type { CacheDir } from './table-cache.js';
 import { documentRoom, encodeDocument } from './token-tables.js';
 
 export interface TokenizeOptions {
@@ -15,6 +16,8 @@ export interface TokenizeOptions {
   eos: boolean;
   /** Prepend the BOS id to every document, for encodings that have one (Llama 3); ignored otherwise. */
   bos: boolean;
+  /** Where the workers' lookup tables are cached (see CacheDir: default ~/.cache/megadocs; false: not cached). */
+  cacheDir?: CacheDir;
 }
 
 /** A batch is closed at this many UTF-16 units of text or this many documents, whichever comes first. */

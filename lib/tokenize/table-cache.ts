@@ -1,7 +1,7 @@
 // Token tables cached on disk, so a tokenizer pool starts in milliseconds instead of loading and indexing a rank
 // table (~0.2 s of CPU, more when the cores are busy) on every run. One file per encoding and table format,
 // read into shared memory; written atomically; a missing, stale or unreadable file is rebuilt, and a
-// cache directory that cannot be written is simply not used. MEGADOCS_CACHE_DIR moves it ('off' disables it).
+// cache directory that cannot be written is simply not used. The caller says where (or false: no cache).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -38,22 +38,20 @@ interface Header {
   lengths: Record<ArrayName, number>;
 }
 
-/** Where tables are cached: MEGADOCS_CACHE_DIR, else $XDG_CACHE_HOME/megadocs, else ~/.cache/megadocs. */
-export function tableCacheDir(): string | undefined {
-  const configured = process.env.MEGADOCS_CACHE_DIR;
-  if (configured === 'off') return undefined;
-  const base =
-    configured || path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'megadocs');
-  return path.join(base, 'tokenizers');
-}
+/**
+ * megadocs's cache directory: tables go in its `tokenizers/` folder; false turns the cache off; undefined is
+ * ~/.cache/megadocs (the CLI reads MEGADOCS_CACHE_DIR and XDG_CACHE_HOME, see bin/environment.ts).
+ */
+export type CacheDir = string | false | undefined;
 
 /** The tables cached under `key` (a file-name-safe identity of the encoding), built and cached when missing. */
 export async function cachedTokenTables(
   key: string,
   build: () => Promise<TokenTables>,
+  cacheDir: CacheDir,
 ): Promise<TokenTables> {
-  const dir = tableCacheDir();
-  const file = dir && path.join(dir, `${key}.v${FORMAT}.tables`);
+  const base = cacheDir ?? path.join(homedir(), '.cache', 'megadocs');
+  const file = base !== false && path.join(base, 'tokenizers', `${key}.v${FORMAT}.tables`);
   const cached = file && readTables(file);
   if (cached) return cached;
   const tables = await build();

@@ -20,7 +20,7 @@ async function buildTables(): Promise<void> {
   try {
     port.postMessage({
       type: 'tables',
-      tables: await loadTokenTables(settings.tokenizer),
+      tables: await loadTokenTables(settings.tokenizer, settings.cacheDir),
     } satisfies BatchReply);
   } catch (error) {
     port.postMessage({ type: 'load-failed', error: serialize(error) } satisfies BatchReply);

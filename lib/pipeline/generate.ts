@@ -1,55 +1,26 @@
 // `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
 // users' transforms before and after generation, on the executor (run directory, journal, resume, stats).
+import {
+  type GenerateConfig,
+  type GenerateConfigInput,
+  parseGenerateConfig,
+  type RuntimeOptions,
+} from '../config.js';
+import { generateStage, generationRecord } from '../generate/engine.js';
+import type { LocalRunOptions } from '../generate/local-backend.js';
+import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
+import { recipeFilesIdentity } from '../generate/setup.js';
+import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
+import { loadTemplates } from '../generate/templates/index.js';
 import type { HubInputOptions } from '../hub/shard.js';
-import { executeJob } from '../pipeline/executor.js';
-import { throughSteps } from '../pipeline/steps.js';
-import { type TransformModule, type Transforms, transformSteps } from '../pipeline/transforms.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { readDocs } from '../sources/read.js';
-import type { RecordOptions, SourceStats } from '../sources/types.js';
+import type { SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
 import type { DocGenerations } from '../types.js';
-import type { ApiKind } from './client.js';
-import { generateStage, generationRecord } from './engine.js';
-import type { LocalRunOptions } from './local-backend.js';
-import { recipeNeedsTokenizer, resolveRecipe } from './recipes/index.js';
-import { recipeFilesIdentity } from './setup.js';
-import { createGenerateStats, type GenerateStats, statsSnapshot } from './stats.js';
-import { loadTemplates } from './templates/index.js';
-
-export interface GenerateConfig {
-  inputs: string[];
-  out: string;
-  overwrite: boolean;
-  record: RecordOptions;
-  /** Base URLs of the servers, or one `local:` GGUF model run in-process (`--llm`). */
-  llm: string[];
-  /** CPU threads of a `local:` model (`--threads`); default: all cores but one, at most 8. */
-  threads?: number;
-  model: string;
-  api: ApiKind;
-  /** The name of the variable that holds the key (recorded; the key itself never is). */
-  apiKeyEnv: string;
-  recipe: string;
-  generations?: number;
-  styles?: string[];
-  /** A `--templates` file. */
-  templates?: string;
-  nPerRequest: number;
-  temperature?: number;
-  topP?: number;
-  maxTokens?: number;
-  seed: number;
-  concurrency: number;
-  maxRetries: number;
-  timeoutSeconds: number;
-  onTruncated: 'keep' | 'drop';
-  maxInputTokens?: number;
-  tokenizer: string;
-  jsonMode: boolean;
-  compression: string;
-  shardSize: number;
-}
+import { executeJob } from './executor.js';
+import { throughSteps } from './steps.js';
+import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
 /** Live counters for the progress display. */
 export interface GenerateProgress {
@@ -60,7 +31,9 @@ export interface GenerateProgress {
   shards: number;
 }
 
-export interface GenerateRunOptions {
+export type { GenerateConfig, GenerateConfigInput } from '../config.js';
+
+export interface GenerateRunOptions extends Pick<RuntimeOptions, 'zstdEngine'> {
   /** The API key, read from the environment by the caller; sent as a bearer token, never stored. */
   apiKey?: string;
   progress?: GenerateProgress;
@@ -110,10 +83,12 @@ async function outputIdentity(config: GenerateConfig): Promise<Record<string, un
 /** The insertion points of `megadocs generate`: source documents before generation, generations after it. */
 export const GENERATE_POINTS = ['documents', 'generations'] as const;
 
+/** Checks `input` first (parseGenerateConfig: every field, defaults filled in), so no request is sent on a bad config. */
 export async function runGenerate(
-  config: GenerateConfig,
+  input: GenerateConfigInput,
   run: GenerateRunOptions = {},
 ): Promise<GenerateSummary> {
+  const config = parseGenerateConfig(input, 'the runGenerate config');
   const progress = run.progress ?? newGenerateProgress();
   const stats = progress.generate;
   const templates = config.templates ? await loadTemplates(config.templates) : undefined;
@@ -140,6 +115,7 @@ export async function runGenerate(
     transformModules: run.transformModules,
     llm: { ...config, apiKey: run.apiKey, stats, local: run.local },
     hub: run.hub,
+    zstdEngine: run.zstdEngine,
     signal: run.signal,
     onWarning: run.onWarning,
     onInputBytes: (bytes) => {
@@ -177,6 +153,7 @@ export async function runGenerate(
       const written = await jsonlSink({
         dir: out,
         compression: config.compression,
+        zstdEngine: run.zstdEngine,
         shardSize: config.shardSize,
         onShard,
       })(records);

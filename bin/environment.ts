@@ -1,0 +1,15 @@
+// The library's runtime options that the CLI takes from the environment, read once here: MEGADOCS_CACHE_DIR
+// (else $XDG_CACHE_HOME/megadocs; `off`: no cache) for the token-table cache, MEGADOCS_ZSTD for the zstd engine.
+import path from 'node:path';
+import { checkZstdEngine } from '../lib/codecs/zstd.js';
+import type { RuntimeOptions } from '../lib/config.js';
+
+/** Unset variables leave the library's defaults (~/.cache/megadocs, the native zstd engine when it loads). */
+export function runtimeOptionsFromEnv(env: Record<string, string | undefined>): RuntimeOptions {
+  const configured = env.MEGADOCS_CACHE_DIR;
+  const xdg = env.XDG_CACHE_HOME;
+  const cacheDir =
+    configured === 'off' ? false : configured || (xdg ? path.join(xdg, 'megadocs') : undefined);
+  const engine = env.MEGADOCS_ZSTD;
+  return { cacheDir, zstdEngine: engine ? checkZstdEngine(engine, 'MEGADOCS_ZSTD') : undefined };
+}
