@@ -13,9 +13,9 @@ import {
   LlamaLogLevel,
   resolveChatWrapper,
 } from 'node-llama-cpp';
-import type { CompletionRequest, CompletionResult, LlmBackend } from '../lib/generate/backend.js';
+import type { CompletionRequest, CompletionResult, LlmBackend } from '../lib/backends/backend.js';
+import { createLocalBackend, defaultThreads, sampleSeed } from '../lib/backends/local-backend.js';
 import { generateStage } from '../lib/generate/engine.js';
-import { createLocalBackend, defaultThreads, sampleSeed } from '../lib/generate/local-backend.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { createGenerateStats, totalTokens } from '../lib/generate/stats.js';
 import { expandInputs } from '../lib/sources/inputs.js';

@@ -2,8 +2,8 @@
 // HF_ENDPOINT / HF_TOKEN / HF_HOME / HF_HUB_CACHE for `local:hf:` downloads, drawn as a progress line.
 import { homedir } from 'node:os';
 import type { Command } from 'commander';
-import type { LocalRunOptions } from '../lib/generate/local-backend.js';
-import { hubCacheDir } from '../lib/generate/local-model.js';
+import type { LocalRunOptions } from '../lib/backends/local-backend.js';
+import { hubCacheDir } from '../lib/backends/local-model.js';
 import { hubOptionsFromEnv } from '../lib/hub/client.js';
 import { integerAtLeast } from './options.js';
 import { formatBytes, type ProgressDisplay, rate } from './progress.js';

@@ -2,19 +2,19 @@
 
 // assemble, mix
 export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
+// generate
+export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './backends/backend.js';
+export { HttpBackend } from './backends/http-backend.js';
+export { createLocalBackend, LocalBackend } from './backends/local-backend.js';
+export { isLocalLlm, resolveLocalModel } from './backends/local-model.js';
 export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
 // whole commands
 export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } from './config.js';
 // core
 export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
-// generate
-export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './generate/backend.js';
 export { generateStage, generationRecord } from './generate/engine.js';
-export { HttpBackend } from './generate/http-backend.js';
 export { Journal } from './generate/journal.js';
-export { createLocalBackend, LocalBackend } from './generate/local-backend.js';
-export { isLocalLlm, resolveLocalModel } from './generate/local-model.js';
 export { BUILT_IN_RECIPES, resolveRecipe } from './generate/recipes/index.js';
 // Hub, ranks
 export { createHubClient, hubOptionsFromEnv } from './hub/client.js';
@@ -44,6 +44,7 @@ export {
 export { assignShards, planShards } from './plan.js';
 export { resolveRank } from './ranks.js';
 export { hashConfig, RunDir, type RunManifest, type RunStatus } from './rundir.js';
+export { SequenceSpillReader, SequenceSpillWriter } from './sequence-spill.js';
 export { keyedPermutation, shuffleWindowStage } from './shuffle.js';
 export { JsonlWriter, jsonlSink } from './sinks/jsonl.js';
 // sinks and readers
@@ -60,7 +61,6 @@ export {
   readDocs,
 } from './sources/read.js';
 export type { RecordOptions, ShardRef, SourceStats } from './sources/types.js';
-export { SequenceSpillReader, SequenceSpillWriter } from './spill.js';
 export {
   drain,
   fromAsyncIterable,

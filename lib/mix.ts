@@ -1,8 +1,8 @@
 // Mixing the real and synthetic streams (METHODS.md §2): how many sequences of each a materialised mixture
 // holds, in which order they are written (seeded shuffle, or evenly interleaved), and the mixture spec.
 import { MegadocsError } from './errors.js';
+import type { SequenceSpillReader } from './sequence-spill.js';
 import { keyedPermutation } from './shuffle.js';
-import type { SequenceSpillReader } from './spill.js';
 import { fromAsyncIterable } from './stream.js';
 import type { Sequence, StreamName } from './types.js';
 

@@ -10,7 +10,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/** LLM requests (generate/http-backend.ts; `--max-retries` replaces maxRetries). */
+/** LLM requests (backends/http-backend.ts; `--max-retries` replaces maxRetries). */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 8, baseDelayMs: 500, maxDelayMs: 30_000 };
 /** Each Hub request on 429/5xx/network errors (hub/client.ts), and each push commit on 412/429/5xx (hub/push.ts). */
 export const HUB_RETRY_POLICY: RetryPolicy = { maxRetries: 7, baseDelayMs: 500, maxDelayMs: 60_000 };

@@ -1,9 +1,9 @@
 // The HTTP backend against the loopback OpenAI-compatible server: answers, retries by cause, Retry-After,
 // rejections, fatal errors, the concurrency bound and endpoint health, all checked on the server side.
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CompletionRequest, RequestFailedError } from '../lib/backends/backend.js';
+import { HttpBackend, type HttpBackendOptions } from '../lib/backends/http-backend.js';
 import { MegadocsError } from '../lib/errors.js';
-import { type CompletionRequest, RequestFailedError } from '../lib/generate/backend.js';
-import { HttpBackend, type HttpBackendOptions } from '../lib/generate/http-backend.js';
 import { createGenerateStats } from '../lib/generate/stats.js';
 import { parseRetryAfter, retryDelay } from '../lib/retry.js';
 import { completionText, type OpenAiTestServer, startOpenAiServer } from './helpers/openai-server.js';

@@ -3,7 +3,7 @@
 import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CompletionRequest, CompletionResult } from '../lib/generate/backend.js';
+import type { CompletionRequest, CompletionResult } from '../lib/backends/backend.js';
 import { Journal, requestKey } from '../lib/generate/journal.js';
 import { tempDir } from './helpers/cli.js';
 

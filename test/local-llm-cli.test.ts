@@ -5,7 +5,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getLlama, LlamaChat, LlamaLogLevel, resolveChatWrapper } from 'node-llama-cpp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONTEXT_SIZE, sampleSeed } from '../lib/generate/local-backend.js';
+import { DEFAULT_CONTEXT_SIZE, sampleSeed } from '../lib/backends/local-backend.js';
 import { postprocess } from '../lib/generate/postprocess.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { requestSeed } from '../lib/generate/seeds.js';

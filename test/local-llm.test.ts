@@ -16,14 +16,14 @@ import {
   resolveChatWrapper,
 } from 'node-llama-cpp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ChatMessage, RequestFailedError } from '../lib/generate/backend.js';
-import { createLocalBackend, type LocalBackend, sampleSeed } from '../lib/generate/local-backend.js';
+import { type ChatMessage, RequestFailedError } from '../lib/backends/backend.js';
+import { createLocalBackend, type LocalBackend, sampleSeed } from '../lib/backends/local-backend.js';
 import {
   hubCacheDir,
   localModelName,
   parseLocalSpec,
   resolveLocalModel,
-} from '../lib/generate/local-model.js';
+} from '../lib/backends/local-model.js';
 import { TEST_TOKEN } from './helpers/hub-repos.js';
 import { type HubServer, startHubServer } from './helpers/hub-server.js';
 import { failure } from './helpers/sources.js';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import _ from 'highland';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mixedOrder, mixtureSpec, orderedSequences, passIndex, planMix, streamOrder } from '../lib/mix.js';
+import { type SequenceSpillReader, SequenceSpillWriter } from '../lib/sequence-spill.js';
 import { keyedPermutation, seededIntegers, shuffleWindowStage } from '../lib/shuffle.js';
-import { type SequenceSpillReader, SequenceSpillWriter } from '../lib/spill.js';
 import type { Sequence } from '../lib/types.js';
 
 const scratch = await mkdtemp(join(tmpdir(), 'megadocs-mix-'));

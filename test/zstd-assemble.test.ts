@@ -41,7 +41,7 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
-/** `data` streamed in pieces of `size` bytes, each a copy in ONE reused buffer (as SpoolFile.pieces reads). */
+/** `data` streamed in pieces of `size` bytes, each a copy in ONE reused buffer (as RawShardFile.pieces reads). */
 async function* reusedPieces(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   const buffer = Buffer.alloc(size);
   for (let start = 0; start < data.length; start += size) {

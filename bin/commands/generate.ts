@@ -1,9 +1,9 @@
 // `megadocs generate INPUTS... --out OUT --llm URL --model M --recipe R`: LLM generations as jsonl.zst shards.
 // Collects the flags into a config for parseGenerateConfig, reads the API key once, draws progress, prints the summary.
 import { type Command, InvalidArgumentError } from 'commander';
+import { LOCAL_DEFAULT_CONCURRENCY, SERVER_DEFAULT_CONCURRENCY } from '../../lib/backends/local-model.js';
 import { GENERATE_CONFIG_KEYS, parseGenerateConfig, RECORD_KEYS } from '../../lib/config.js';
 import { MegadocsError } from '../../lib/errors.js';
-import { LOCAL_DEFAULT_CONCURRENCY, SERVER_DEFAULT_CONCURRENCY } from '../../lib/generate/local-model.js';
 import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { isHubUrl } from '../../lib/hub/url.js';
 import {

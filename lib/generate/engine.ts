@@ -1,14 +1,14 @@
 // The generate stage: documents in, each document's generations out, in input order. A bounded window of
 // documents keeps the backend's C requests busy; every answer is journaled before it can go downstream.
 import { setMaxListeners } from 'node:events';
-import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
-import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js';
 import {
   type CompletionRequest,
   type CompletionResult,
   type LlmBackend,
   RequestFailedError,
-} from './backend.js';
+} from '../backends/backend.js';
+import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
+import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js';
 import { cutAtLineBoundary, type TextTokenizer } from './input.js';
 import { type Journal, type JournalOutcome, requestKey } from './journal.js';
 import { mainKeywords, postprocess } from './postprocess.js';

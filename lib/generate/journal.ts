@@ -5,8 +5,8 @@ import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { CompletionRequest, CompletionResult } from '../backends/backend.js';
 import { MegadocsError, messageOf } from '../errors.js';
-import type { CompletionRequest, CompletionResult } from './backend.js';
 
 /**
  * Why replay streams. Each run writes its own segment; its header records the engine's window W (documents

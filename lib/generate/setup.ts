@@ -2,13 +2,13 @@
 // servers or an in-process `local:` model) and fingerprint the recipe and template files for the run identity.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { LlmBackend } from '../backends/backend.js';
+import type { ApiKind } from '../backends/client.js';
+import { HttpBackend } from '../backends/http-backend.js';
+import { createLocalBackend, type LocalRunOptions } from '../backends/local-backend.js';
+import { isLocalLlm } from '../backends/local-model.js';
 import { MegadocsError, messageOf } from '../errors.js';
 import { DEFAULT_RETRY_POLICY } from '../retry.js';
-import type { LlmBackend } from './backend.js';
-import type { ApiKind } from './client.js';
-import { HttpBackend } from './http-backend.js';
-import { createLocalBackend, type LocalRunOptions } from './local-backend.js';
-import { isLocalLlm } from './local-model.js';
 import type { GenerateStats } from './stats.js';
 
 export interface BackendSettings {

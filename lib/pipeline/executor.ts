@@ -3,8 +3,8 @@
 // the command's work and records how it ended in megadocs.json, whatever happens.
 import { join } from 'node:path';
 import { rejectOnAbort } from '../abort.js';
+import type { LlmBackend } from '../backends/backend.js';
 import type { ZstdEngineChoice } from '../codecs/zstd.js';
-import type { LlmBackend } from '../generate/backend.js';
 import { defaultWindow } from '../generate/engine.js';
 import { Journal } from '../generate/journal.js';
 import { type BackendSettings, openBackend } from '../generate/setup.js';

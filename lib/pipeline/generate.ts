@@ -1,5 +1,7 @@
 // `megadocs generate` as a library call: source -> generate stage -> generation records -> jsonl.zst shards,
 // users' transforms before and after generation, on the executor (run directory, journal, resume, stats).
+
+import type { LocalRunOptions } from '../backends/local-backend.js';
 import {
   type GenerateConfig,
   type GenerateConfigInput,
@@ -7,7 +9,6 @@ import {
   type RuntimeOptions,
 } from '../config.js';
 import { generateStage, generationRecord } from '../generate/engine.js';
-import type { LocalRunOptions } from '../generate/local-backend.js';
 import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
 import { recipeFilesIdentity } from '../generate/setup.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';

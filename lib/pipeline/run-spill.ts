@@ -2,7 +2,7 @@
 // stream (real, synthetic) through its own steps (pack, transforms) and parked on disk until both are complete.
 import { join } from 'node:path';
 import _ from 'highland';
-import { type SequenceSpillReader, SequenceSpillWriter } from '../spill.js';
+import { type SequenceSpillReader, SequenceSpillWriter } from '../sequence-spill.js';
 import { toAsyncIterable } from '../stream.js';
 import {
   type Doc,

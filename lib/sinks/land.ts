@@ -58,7 +58,7 @@ async function describeRaw(
 
 /**
  * Writes the shard at `path` atomically and removes the body (also on failure). Memory: a few pieces of
- * SPOOL_PIECE_BYTES, whatever the shard size. The body's pieces share one buffer: hashing and writeFile (which
+ * RAW_PIECE_BYTES, whatever the shard size. The body's pieces share one buffer: hashing and writeFile (which
  * awaits each write) are done with a piece before the next is read.
  */
 export async function landShard(options: LandShardOptions): Promise<{ raw: LandedFile; stored: LandedFile }> {

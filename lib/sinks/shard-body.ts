@@ -4,13 +4,13 @@
 import { type ZstdEngineChoice, ZstdFrameCompressor } from '../codecs/zstd.js';
 import type { AtomicFiles } from './atomic.js';
 import type { Compression } from './mds.js';
-import { SpoolFile } from './spool.js';
+import { RawShardFile } from './raw-shard-file.js';
 
 /** The body's zstd frame in progress on a compression worker, its output spooled to a file. */
 class BodyCompression {
   private constructor(
     private readonly frame: ZstdFrameCompressor,
-    readonly file: SpoolFile,
+    readonly file: RawShardFile,
   ) {}
 
   static async start(
@@ -21,7 +21,7 @@ class BodyCompression {
   ): Promise<BodyCompression> {
     const frame = await ZstdFrameCompressor.begin(level, engine);
     try {
-      return new BodyCompression(frame, await SpoolFile.create(files, shardPath));
+      return new BodyCompression(frame, await RawShardFile.create(files, shardPath));
     } catch (error) {
       frame.release();
       throw error;
@@ -50,7 +50,7 @@ class BodyCompression {
 /** A shard body: append() while the shard fills, close() when it is full, read back once, then remove(). */
 export class ShardBody {
   private constructor(
-    private readonly raw: SpoolFile,
+    private readonly raw: RawShardFile,
     private readonly compression: BodyCompression | undefined,
   ) {}
 
@@ -68,7 +68,7 @@ export class ShardBody {
       name === null ? undefined : await BodyCompression.start(files, shardPath, level, engine);
     try {
       const onWriteOut = compression && ((piece: Uint8Array) => compression.add(piece));
-      return new ShardBody(await SpoolFile.create(files, shardPath, onWriteOut), compression);
+      return new ShardBody(await RawShardFile.create(files, shardPath, onWriteOut), compression);
     } catch (error) {
       await compression?.remove();
       throw error;
@@ -91,7 +91,7 @@ export class ShardBody {
     await this.compression?.end();
   }
 
-  /** The raw bytes, in pieces that share one buffer (see SpoolFile.pieces). */
+  /** The raw bytes, in pieces that share one buffer (see RawShardFile.pieces). */
   rawPieces(): AsyncGenerator<Buffer> {
     return this.raw.pieces();
   }

@@ -2,8 +2,8 @@
 // overrides from a JSON file, and the one-pass filling of the {text} {prefix} {suffix} {genre} {audience} slots.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import type { ChatMessage, PromptFormat } from '../../backends/backend.js';
 import { MegadocsError, messageOf } from '../../errors.js';
-import type { ChatMessage, PromptFormat } from '../backend.js';
 import { MAGA_TEMPLATES } from './maga.js';
 import { REPHRASE_TEMPLATES } from './rephrase.js';
 import { STRETCH_TEMPLATES } from './stretch.js';

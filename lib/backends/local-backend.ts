@@ -16,6 +16,8 @@ import type {
   LlamaModel,
 } from 'node-llama-cpp';
 import { MegadocsError, messageOf } from '../errors.js';
+import { Limiter } from '../generate/limiter.js';
+import { createGenerateStats, type GenerateStats, recordLatency } from '../generate/stats.js';
 import type { HubOptions } from '../hub/client.js';
 import type { Usage } from '../types.js';
 import {
@@ -27,9 +29,7 @@ import {
   type PromptFormat,
   RequestFailedError,
 } from './backend.js';
-import { Limiter } from './limiter.js';
 import { type ModelDownloadProgress, resolveLocalModel } from './local-model.js';
-import { createGenerateStats, type GenerateStats, recordLatency } from './stats.js';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp');
 

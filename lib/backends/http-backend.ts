@@ -1,6 +1,8 @@
 // The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints,
 // each attempt on the least busy healthy endpoint, transient failures retried (withRetry, lib/retry.ts).
 import { performance } from 'node:perf_hooks';
+import { Limiter } from '../generate/limiter.js';
+import { createGenerateStats, type GenerateStats, increment, recordLatency } from '../generate/stats.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, TransientError, withRetry } from '../retry.js';
 import {
   type CompletionRequest,
@@ -11,8 +13,6 @@ import {
 } from './backend.js';
 import { type ApiKind, OpenAiEndpoint } from './client.js';
 import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
-import { Limiter } from './limiter.js';
-import { createGenerateStats, type GenerateStats, increment, recordLatency } from './stats.js';
 
 export interface HttpBackendOptions {
   /** Base URLs (`--llm`), e.g. `http://host:8000/v1`. */
