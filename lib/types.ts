@@ -9,6 +9,8 @@ export interface Doc {
   text: string;
   /** Other fields of the input record, and where it came from. */
   meta?: Record<string, unknown>;
+  /** Which output stream(s) it goes to, where a command writes several (`run`: a megadoc's parts). */
+  streams?: readonly StreamName[];
 }
 
 /** Token usage reported by an LLM server for one request. */
@@ -65,6 +67,8 @@ export interface Megadoc {
 /** A document after tokenization: its ids with EOS/BOS already appended. */
 export interface TokenizedDoc {
   id: string;
+  /** The document's `streams`, carried through tokenization. */
+  streams?: readonly StreamName[];
   /** May be a view into a buffer shared with other documents (tokenizeStage): slice() it to keep it long. */
   tokens: Uint32Array;
 }

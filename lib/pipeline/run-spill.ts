@@ -15,15 +15,15 @@ import {
 } from '../types.js';
 import { type AnyStep, throughSteps } from './steps.js';
 
-/** The streams a tokenized part goes to, written before the first `/` of its id. */
-type PartStreams = StreamName | 'both';
+const REAL: readonly StreamName[] = ['real'];
+const SYNTHETIC: readonly StreamName[] = ['synthetic'];
 
-function part(streams: PartStreams, megadoc: Megadoc, index: number, text: string): Doc {
-  return { id: `${streams}/${megadoc.id}/${index}`, text };
+function part(streams: readonly StreamName[], megadoc: Megadoc, index: number, text: string): Doc {
+  return { id: `${megadoc.id}/${index}`, text, streams };
 }
 
 /**
- * Every part of every megadoc as one document to tokenize, its id naming the stream(s) it belongs to. An
+ * Every part of every megadoc as one document to tokenize, with the stream(s) it belongs to. An
  * original that sits unchanged inside the megadoc right after it (stitch with an EOS separator) is
  * tokenized once and goes to both streams; each stream still sees its parts in order.
  */
@@ -37,7 +37,7 @@ export function partsToTokenize(): Stage<Megadoc, Doc> {
         return;
       }
       const release = () => {
-        if (held) push(null, part('real', held, 0, held.parts[0]!));
+        if (held) push(null, part(REAL, held, 0, held.parts[0]!));
         held = undefined;
       };
       if (_.isNil(item)) {
@@ -54,7 +54,7 @@ export function partsToTokenize(): Stage<Megadoc, Doc> {
         if (shared < 0) release();
         held = undefined;
         megadoc.parts.forEach((text, index) => {
-          push(null, part(index === shared ? 'both' : 'synthetic', megadoc, index, text));
+          push(null, part(index === shared ? STREAM_NAMES : SYNTHETIC, megadoc, index, text));
         });
       }
       next();
@@ -77,7 +77,7 @@ export async function parkStreams(
   // Both forks exist before either pulls, so each sees every document (highland forks move in lockstep).
   const branches = STREAM_NAMES.map((stream) =>
     throughSteps<Sequence>(
-      tokenized.fork().filter((doc) => doc.id.startsWith(`${stream}/`) || doc.id.startsWith('both/')),
+      tokenized.fork().filter((doc) => doc.streams?.includes(stream) === true),
       streamSteps(stream),
     ),
   );

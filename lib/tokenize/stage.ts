@@ -40,12 +40,17 @@ async function* encodeOnMainThread(input: Highland.Stream<Doc>, options: Tokeniz
   for await (const doc of toAsyncIterable(input)) {
     const ids = new Uint32Array(documentRoom(doc.text));
     const at = encodeDocument(encoder, doc.text, ids, 0, bos, eos);
-    yield { id: doc.id, tokens: ids.slice(0, at) } satisfies TokenizedDoc;
+    yield { ...labelOf(doc), tokens: ids.slice(0, at) } satisfies TokenizedDoc;
   }
 }
 
+/** What a tokenized document keeps of its source document: the id, and the streams when it has them. */
+function labelOf(doc: Doc): Omit<TokenizedDoc, 'tokens'> {
+  return doc.streams ? { id: doc.id, streams: doc.streams } : { id: doc.id };
+}
+
 interface BatchInFlight {
-  ids: string[];
+  labels: Array<Omit<TokenizedDoc, 'tokens'>>;
   result: Promise<EncodedBatch>;
 }
 
@@ -57,7 +62,7 @@ async function* encodeOnPool(input: Highland.Stream<Doc>, options: TokenizeOptio
       const result = pool.encode(batch.map((doc) => doc.text));
       // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
       result.catch(() => {});
-      window.push({ ids: batch.map((doc) => doc.id), result });
+      window.push({ labels: batch.map(labelOf), result });
       if (window.length >= pool.size * BATCHES_IN_FLIGHT_PER_WORKER) yield* splitBatch(window.shift()!);
     }
     while (window.length > 0) yield* splitBatch(window.shift()!);
@@ -87,11 +92,11 @@ async function* batches(docs: AsyncIterable<Doc>): AsyncGenerator<Doc[]> {
  * One TokenizedDoc per text, each a view into the batch's buffer: no copy and no allocation per document (a
  * consumer that keeps a document for long should copy its tokens, or it keeps the whole batch alive).
  */
-async function* splitBatch({ ids, result }: BatchInFlight): AsyncGenerator<TokenizedDoc> {
+async function* splitBatch({ labels, result }: BatchInFlight): AsyncGenerator<TokenizedDoc> {
   const { tokens, ends } = await result;
   let start = 0;
-  for (let index = 0; index < ids.length; index++) {
-    yield { id: ids[index]!, tokens: tokens.subarray(start, ends[index]) };
+  for (let index = 0; index < labels.length; index++) {
+    yield { ...labels[index]!, tokens: tokens.subarray(start, ends[index]) };
     start = ends[index]!;
   }
 }
