@@ -8,11 +8,10 @@ import {
   parseGenerateConfig,
   type RuntimeOptions,
 } from '../config.js';
-import { generateStage, generationRecord } from '../generate/engine.js';
-import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
+import { generationRecord } from '../generate/engine.js';
+import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
 import { recipeFilesIdentity } from '../generate/setup.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
-import { loadTemplates } from '../generate/templates/index.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { readDocs } from '../sources/read.js';
@@ -20,8 +19,9 @@ import type { SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
 import type { DocGenerations } from '../types.js';
 import { executeJob } from './executor.js';
+import { generationSteps, recipeFor } from './generation.js';
 import { throughSteps } from './steps.js';
-import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
+import type { TransformModule, Transforms } from './transforms.js';
 
 /** Live counters for the progress display. */
 export interface GenerateProgress {
@@ -92,16 +92,7 @@ export async function runGenerate(
   const config = parseGenerateConfig(input, 'the runGenerate config');
   const progress = run.progress ?? newGenerateProgress();
   const stats = progress.generate;
-  const templates = config.templates ? await loadTemplates(config.templates) : undefined;
-  const recipe = await resolveRecipe({
-    recipe: config.recipe,
-    generations: config.generations,
-    styles: config.styles,
-    nPerRequest: config.nPerRequest,
-    sampling: { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens },
-    templates,
-    jsonMode: config.jsonMode,
-  });
+  const recipe = await recipeFor(config);
   const textTokenizer =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
   const summary = await executeJob({
@@ -123,28 +114,11 @@ export async function runGenerate(
       progress.inputBytes = bytes;
     },
     stopStats: () => statsSnapshot(stats),
-    work: async ({ shards, out, backend, journal, transforms }) => {
+    work: async (context) => {
+      const { shards, out } = context;
       const records = throughSteps<DocGenerations>(
         readDocs(shards, { ...config.record, stats: progress.source }),
-        [
-          ...transformSteps(transforms, 'documents'),
-          {
-            name: 'generate',
-            stage: generateStage({
-              backend: backend!,
-              recipe,
-              model: config.model,
-              seed: config.seed,
-              onTruncated: config.onTruncated,
-              maxInputTokens: config.maxInputTokens,
-              textTokenizer,
-              journal,
-              stats,
-              signal: run.signal,
-            }),
-          },
-          ...transformSteps(transforms, 'generations'),
-        ],
+        generationSteps(config, { recipe, textTokenizer, stats, signal: run.signal }, context),
       )
         .map((done) => done.generations.map(generationRecord))
         .sequence();

@@ -6,17 +6,17 @@ import { type PackConfig, type PackConfigInput, parsePackConfig, type RuntimeOpt
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { peakRssBytes } from '../memory.js';
-import { newPackStats, type PackStats, packStage } from '../pack.js';
+import { newPackStats, type PackStats } from '../pack.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink } from '../sinks/mds.js';
 import { readDocs } from '../sources/read.js';
 import type { SourceStats } from '../sources/types.js';
 import { tokenizerFacts } from '../tokenize/encoders.js';
-import { tokenizeStage } from '../tokenize/stage.js';
 import type { Doc, Sequence } from '../types.js';
 import { executeJob } from './executor.js';
 
 import { throughSteps } from './steps.js';
+import { packStep, tokenizeStep } from './token-steps.js';
 import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
 export type { PackConfig, PackConfigInput } from '../config.js';
@@ -129,26 +129,8 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
             onShard,
           })(
             throughSteps<Sequence>(docs, [
-              {
-                name: 'tokenize',
-                stage: tokenizeStage({
-                  tokenizer: config.tokenizer,
-                  workers: config.workers,
-                  eos: config.eos,
-                  bos: config.bos,
-                  cacheDir: run.cacheDir,
-                }),
-              },
-              {
-                name: 'pack',
-                stage: packStage({
-                  seqLen: config.seqLen,
-                  tail: config.tail,
-                  boundaries: config.boundaries,
-                  padId: encoder.eosId,
-                  stats: progress.pack,
-                }),
-              },
+              tokenizeStep(config, run.cacheDir),
+              packStep(config, encoder.eosId, progress.pack),
               ...transformSteps(transforms, 'sequences'),
             ]),
           )

@@ -6,25 +6,23 @@ import { assembleStage } from '../assemble/index.js';
 import type { LocalRunOptions } from '../backends/local-backend.js';
 import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig, RuntimeOptions } from '../config.js';
-import { generateStage } from '../generate/engine.js';
-import { recipeNeedsTokenizer, resolveRecipe } from '../generate/recipes/index.js';
+import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
 import { recipeFilesIdentity } from '../generate/setup.js';
 import { statsSnapshot } from '../generate/stats.js';
-import { loadTemplates } from '../generate/templates/index.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
-import { packStage } from '../pack.js';
 import type { SequenceSpillReader } from '../sequence-spill.js';
 import { readDocs } from '../sources/read.js';
 import { drain } from '../stream.js';
 import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
-import { tokenizeStage } from '../tokenize/stage.js';
 import { STREAM_NAMES, type StreamName } from '../types.js';
 import { executeJob, type JobContext } from './executor.js';
+import { generationSteps, recipeFor } from './generation.js';
 import { parkStreams, partsToTokenize } from './run-spill.js';
 import { newRunProgress, type RunProgress, type RunSummary, summarize } from './run-stats.js';
 import { MIXTURE_FILE, writeOutput } from './run-write.js';
 import { type AnyStep, throughSteps } from './steps.js';
+import { packStep, tokenizeStep } from './token-steps.js';
 import { type TransformModule, type Transforms, transformSteps } from './transforms.js';
 
 export { newRunProgress, type RunProgress, type RunSummary } from './run-stats.js';
@@ -107,37 +105,16 @@ async function executeRun(
   until?: string,
 ): Promise<RunSummary | undefined> {
   const progress = run.progress ?? newRunProgress();
-  const templates = config.templates ? await loadTemplates(config.templates) : undefined;
-  const recipe = await resolveRecipe({
-    recipe: config.recipe,
-    generations: config.generations,
-    styles: config.styles,
-    nPerRequest: config.nPerRequest,
-    sampling: { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens },
-    templates,
-    jsonMode: config.jsonMode,
-  });
+  const recipe = await recipeFor(config);
   const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
 
   /** The main chain, source documents to tokenized parts. */
-  const mainSteps = ({ backend, journal, transforms }: JobContext): AnyStep[] => [
-    ...transformSteps(transforms, 'documents'),
-    {
-      name: 'generate',
-      stage: generateStage({
-        backend: backend!,
-        recipe,
-        model: config.model,
-        seed: config.seed,
-        onTruncated: config.onTruncated,
-        maxInputTokens: config.maxInputTokens,
-        textTokenizer,
-        journal,
-        stats: progress.generate,
-        signal: run.signal,
-      }),
-    },
-    ...transformSteps(transforms, 'generations'),
+  const mainSteps = (context: JobContext): AnyStep[] => [
+    ...generationSteps(
+      config,
+      { recipe, textTokenizer, stats: progress.generate, signal: run.signal },
+      context,
+    ),
     {
       name: 'assemble',
       stage: assembleStage({
@@ -153,33 +130,15 @@ async function executeRun(
         stats: progress.assemble,
       }),
     },
-    ...transformSteps(transforms, 'megadocs'),
+    ...transformSteps(context.transforms, 'megadocs'),
     { name: 'parts', stage: partsToTokenize() },
-    {
-      name: 'tokenize',
-      stage: tokenizeStage({
-        tokenizer: config.tokenizer,
-        workers: config.workers,
-        eos: config.eos,
-        bos: config.bos,
-        cacheDir: run.cacheDir,
-      }),
-    },
+    tokenizeStep(config, run.cacheDir),
   ];
   /** Each stream's own steps, tokenized parts to sequences: the same stage values serve both streams. */
   const packSteps = (transforms: JobContext['transforms']) => {
     const sequences = transformSteps(transforms, 'sequences');
     return (stream: StreamName): AnyStep[] => [
-      {
-        name: 'pack',
-        stage: packStage({
-          seqLen: config.seqLen,
-          tail: config.tail,
-          boundaries: config.boundaries,
-          padId: tokenizer.eosId,
-          stats: progress.pack[stream],
-        }),
-      },
+      packStep(config, tokenizer.eosId, progress.pack[stream]),
       ...sequences,
     ];
   };
