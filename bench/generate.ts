@@ -1,6 +1,8 @@
 // Benchmark of the generation engine against the loopback OpenAI-compatible server in its own process:
-// req/s over the bound C/L at fixed latency (journal on), and the most req/s at L=0 next to the Python anchor
-// (asyncio + aiohttp + semaphore) measured in the same run. Run: npx tsx bench/generate.ts [--seconds S]
+// req/s over the bound C/L at fixed latency (journal on), the cost of sporadic faults (10% 503, 10% 429 with
+// Retry-After 1 s) as a ratio of the fault-free throughput on the same documents, and the most req/s at L=0
+// next to the Python anchor (asyncio + aiohttp + semaphore) measured in the same run.
+// Run: npx tsx bench/generate.ts [--seconds S] [--fault-seconds S (documents for S s at C/L in each fault run)]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,18 +10,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HttpBackend } from '../lib/backends/http-backend.js';
-import { defaultWindow, generateStage } from '../lib/generate/engine.js';
+import { generateStage } from '../lib/generate/engine.js';
 import { Journal } from '../lib/generate/journal.js';
 import { resolveRecipe } from '../lib/generate/recipes/index.js';
 import { createGenerateStats, latencyQuantile } from '../lib/generate/stats.js';
 import { drain, fromAsyncIterable } from '../lib/stream.js';
 import type { Doc } from '../lib/types.js';
-import { REPO, startLlmServer, stopLlmServer } from './llm-server.js';
+import { REPO, type ServerFaults, startLlmServer, stopLlmServer } from './llm-server.js';
 
 const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '3' }, 'fault-seconds': { type: 'string', default: '10' } },
+});
 const SECONDS = Number(values.seconds);
+const FAULT_SECONDS = Number(values['fault-seconds']);
 
 const TEXTS = readFileSync(DATA_FILE, 'utf8')
   .trim()
@@ -33,7 +38,15 @@ function* benchDocs(count: number): Generator<Doc> {
 
 interface Measure {
   requests: number;
+  /** HTTP tries, retries included. */
+  tries: number;
+  documents: number;
   seconds: number;
+  /**
+   * Answers/s between the 10th and the 90th percent of them: the rate of a long run, without start-up and tail
+   * (the ordered output follows it a few seconds behind: the longest retries under way).
+   */
+  steadyPerSecond: number;
   reqPerSecond: number;
   cpuMicrosPerRequest: number;
   maxInFlight: number;
@@ -53,18 +66,27 @@ async function runEngine(url: string, concurrency: number, count: number): Promi
     timeoutMs: 60_000,
     stats,
   });
-  const journal = await Journal.open({ stateDir, configHash: 'bench', window: defaultWindow(concurrency) });
+  const journal = await Journal.open({ stateDir, configHash: 'bench' });
   const recipe = await resolveRecipe({ recipe: 'rephrase', generations: 1, nPerRequest: 1 });
   let maxInFlight = 0;
+  const marks = { first: Math.floor(count * 0.1), last: Math.floor(count * 0.9), firstAt: 0, lastAt: 0 };
   const sampler = setInterval(() => {
     maxInFlight = Math.max(maxInFlight, stats.requests.inFlight);
+    const answered = stats.requests.completed;
+    if (!marks.firstAt && answered >= marks.first)
+      [marks.first, marks.firstAt] = [answered, performance.now()];
+    if (!marks.lastAt && answered >= marks.last) [marks.last, marks.lastAt] = [answered, performance.now()];
   }, 5);
   const cpu = process.cpuUsage();
   const started = performance.now();
+  let documents = 0;
   await drain(
     fromAsyncIterable(benchDocs(count)).through(
       generateStage({ backend, recipe, model: 'bench-model', seed: 0, onTruncated: 'keep', journal, stats }),
     ),
+    () => {
+      documents += 1;
+    },
   );
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
@@ -75,7 +97,10 @@ async function runEngine(url: string, concurrency: number, count: number): Promi
   const requests = stats.requests.completed;
   return {
     requests,
+    tries: stats.requests.sent,
+    documents,
     seconds,
+    steadyPerSecond: ((marks.last - marks.first) * 1000) / (marks.lastAt - marks.firstAt),
     reqPerSecond: requests / seconds,
     cpuMicrosPerRequest: (used.user + used.system) / requests,
     maxInFlight,
@@ -120,6 +145,60 @@ function describe(measure: Measure): string {
   );
 }
 
+/** One run of `count` fresh documents against a server that answers a share of tries with a fault. */
+async function runWithFaults(count: number, faults?: ServerFaults): Promise<Measure> {
+  const server = await startLlmServer(FAULT_LATENCY_MS, faults);
+  try {
+    await runEngine(server.url, FAULT_CONCURRENCY, FAULT_CONCURRENCY * 2); // warm-up: connections, JIT
+    return await runEngine(server.url, FAULT_CONCURRENCY, count);
+  } finally {
+    await stopLlmServer(server);
+  }
+}
+
+const FAULT_CONCURRENCY = 64;
+const FAULT_LATENCY_MS = 50;
+
+const FAULTS: ReadonlyArray<[string, ServerFaults | undefined]> = [
+  ['fault-free', undefined],
+  ['10% 503', { rate: 0.1, status: 503 }],
+  ['10% 429 + Retry-After 1 s', { rate: 0.1, status: 429, retryAfterSeconds: 1 }],
+];
+
+/**
+ * Throughput with 10% of tries failing (503; 429 with Retry-After 1 s) over the fault-free one on the same fresh
+ * documents: two interleaved rounds, the best run of each kind (the machine is shared).
+ */
+async function faultCost(): Promise<void> {
+  const count = Math.ceil(((FAULT_CONCURRENCY * 1000) / FAULT_LATENCY_MS) * FAULT_SECONDS);
+  const best = new Map<string, Measure>();
+  for (let round = 0; round < 2; round += 1) {
+    for (const [name, faults] of FAULTS) {
+      const measure = await runWithFaults(count, faults);
+      const kept = best.get(name);
+      if (!kept || measure.steadyPerSecond > kept.steadyPerSecond) best.set(name, measure);
+    }
+  }
+  const describeRate = (measure: Measure) =>
+    `${measure.steadyPerSecond.toFixed(0)} answers/s steady (10%..90% of them), ` +
+    `${(measure.documents / measure.seconds).toFixed(0)} docs/s end to end (${measure.seconds.toFixed(2)} s)`;
+  const clean = best.get('fault-free')!;
+  console.log(
+    `faults at C=${FAULT_CONCURRENCY} L=${FAULT_LATENCY_MS}ms, ${count} fresh documents per run (best of 2); ` +
+      `fault-free: ${describeRate(clean)}`,
+  );
+  for (const [name] of FAULTS.slice(1)) {
+    const faulty = best.get(name)!;
+    const steady = faulty.steadyPerSecond / clean.steadyPerSecond;
+    const whole = faulty.documents / faulty.seconds / (clean.documents / clean.seconds);
+    console.log(
+      `  ${name}: ${describeRate(faulty)}, ${faulty.tries} tries for ${faulty.requests} answers; fault cost: ` +
+        `throughput ratio ${steady.toFixed(3)} steady (target >= 0.8), ${whole.toFixed(3)} end to end ` +
+        `(which also waits out the last documents' retries)`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`generate bench (${SECONDS} s per run, journal on, rephrase G=1 on fineweb-300 texts)`);
   for (const [concurrency, latencyMs] of [
@@ -140,6 +219,7 @@ async function main(): Promise<void> {
       console.log(`  (server process: ${(await stopLlmServer(server)).toFixed(0)} us CPU/request)`);
     }
   }
+  await faultCost();
   const server = await startLlmServer(0);
   try {
     await runEngine(server.url, 64, 1_000);

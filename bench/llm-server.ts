@@ -1,5 +1,5 @@
 // The loopback OpenAI-compatible test server (test/helpers/openai-server-main.ts) in a child process, for the
-// benchmarks that need the server off their own CPU thread: started with a fixed latency, stopped with its CPU use.
+// benchmarks that need the server off their own CPU thread: a fixed latency, random faults, stopped with its CPU use.
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,8 +13,22 @@ export interface LlmServerProcess {
   lines: AsyncIterator<string>;
 }
 
+/** A share of all tries answered with an HTTP status (and `Retry-After` seconds), seeded: the same tries each run. */
+export interface ServerFaults {
+  rate: number;
+  status: number;
+  retryAfterSeconds?: number;
+}
+
+function faultArgs(faults: ServerFaults | undefined): string[] {
+  if (!faults) return [];
+  const args = ['--fault-rate', String(faults.rate), '--fault-status', String(faults.status)];
+  if (faults.retryAfterSeconds !== undefined) args.push('--retry-after', String(faults.retryAfterSeconds));
+  return args;
+}
+
 /** Starts the server answering after `latencyMs`; resolves once it listens. */
-export async function startLlmServer(latencyMs: number): Promise<LlmServerProcess> {
+export async function startLlmServer(latencyMs: number, faults?: ServerFaults): Promise<LlmServerProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -23,6 +37,7 @@ export async function startLlmServer(latencyMs: number): Promise<LlmServerProces
       path.join(REPO, 'test/helpers/openai-server-main.ts'),
       '--latency-ms',
       String(latencyMs),
+      ...faultArgs(faults),
     ],
     { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
   );

@@ -1,6 +1,6 @@
 // The generate stage end to end against the loopback server: which answer belongs to which document,
 // input order and byte-identical output at any concurrency, MAGA's two stages, stretch, filters,
-// backpressure, input cuts, journaled failures, and a resumed run that re-sends nothing it had.
+// backpressure, input cuts, failures sent again on a rerun, and a resumed run that re-sends nothing it had.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -126,7 +126,7 @@ describe('rephrase', () => {
 
   it('produces identical output at any concurrency and any response order', async () => {
     const recipe = { recipe: 'rephrase', styles: ['wiki', 'facts', 'qa'], generations: 5, nPerRequest: 1 };
-    const serial = await generate({ recipe, concurrency: 1, window: 1, docs: docs.slice(0, 12) });
+    const serial = await generate({ recipe, concurrency: 1, reorderBuffer: 1, docs: docs.slice(0, 12) });
     const jittery = await generate({
       recipe,
       concurrency: 16,
@@ -244,13 +244,13 @@ describe('flow control and failures', () => {
     });
     const recipe = await resolveRecipe({ recipe: 'rephrase', nPerRequest: 16 });
     const stream = _(docs).through(
-      generateStage({ backend, recipe, model: 'm', seed: 1, onTruncated: 'keep', window: 8 }),
+      generateStage({ backend, recipe, model: 'm', seed: 1, onTruncated: 'keep' }),
     );
     const iterator = toAsyncIterable(stream);
     for (let pulled = 0; pulled < 5; pulled += 1) await iterator.next();
     await new Promise((resolve) => setTimeout(resolve, 300));
     const settled = llm.stats.received;
-    // 5 documents consumed, at most one window of 8 more prepared (one request each).
+    // 5 documents consumed, at most 2 x C more prepared (one request each): work the consumer has not taken.
     expect(settled).toBeLessThanOrEqual(5 + 8 + 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(llm.stats.received).toBe(settled);
@@ -258,15 +258,40 @@ describe('flow control and failures', () => {
     await backend.close();
   });
 
-  it('journals rejected requests (400) so a rerun does not send them again', async () => {
+  it('keeps a consumer that takes documents slowly no more than 2 x C documents ahead', async () => {
+    llm.reset();
+    const backend = new HttpBackend({
+      urls: [llm.url],
+      api: 'chat',
+      model: 'm',
+      concurrency: 4,
+      timeoutMs: 10_000,
+    });
+    const recipe = await resolveRecipe({ recipe: 'rephrase', nPerRequest: 16 });
+    const stream = _(docs).through(
+      generateStage({ backend, recipe, model: 'm', seed: 1, onTruncated: 'keep' }),
+    );
+    const iterator = toAsyncIterable(stream);
+    // The server answers at once; the consumer takes a document every 20 ms.
+    for (let pulled = 0; pulled < 20; pulled += 1) {
+      await iterator.next();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(llm.stats.received).toBeLessThanOrEqual(20 + 2 * 4 + 1);
+    await iterator.return(undefined);
+    await backend.close();
+  });
+
+  it('journals no rejected request (400): a rerun sends only those again, then completes', async () => {
     const stateDir = await tempDir();
     const strict = await startOpenAiServer({ maxPromptWords: 700 });
+    const fixed = await startOpenAiServer();
     const sample = docs.slice(0, 20);
-    const run = async () => {
-      const journal = await Journal.open({ stateDir, configHash: 'x', window: 16 });
+    const run = async (server: OpenAiTestServer, journaled: boolean) => {
+      const journal = journaled ? await Journal.open({ stateDir, configHash: 'x' }) : undefined;
       const stats = createGenerateStats();
       const backend = new HttpBackend({
-        urls: [strict.url],
+        urls: [server.url],
         api: 'chat',
         model: 'm',
         concurrency: 4,
@@ -285,11 +310,11 @@ describe('flow control and failures', () => {
       });
       const out: DocGenerations[] = [];
       for await (const item of toAsyncIterable(_(sample).through(stage))) out.push(item);
-      await journal.close();
+      journal?.close();
       await backend.close();
       return { out, stats };
     };
-    const first = await run();
+    const first = await run(strict, true);
     const rejected = first.out.filter((item) => item.failed === 3);
     expect(rejected.length).toBeGreaterThan(0);
     expect(rejected.length).toBeLessThan(20);
@@ -298,11 +323,20 @@ describe('flow control and failures', () => {
       /document \S+ request rephrase:wiki:0: HTTP 400: .*maximum context/,
     );
     expect(strict.stats.received).toBe(20);
-    const second = await run();
-    expect(strict.stats.received).toBe(20);
-    expect(second.stats.requests.replayed).toBe(20);
-    expect(hashOf(second.out)).toBe(hashOf(first.out));
+    // Rerun against the same server: the answers are replayed, the rejected requests are sent again.
+    const again = await run(strict, true);
+    expect(strict.stats.received).toBe(20 + rejected.length);
+    expect(again.stats.requests.replayed).toBe(20 - rejected.length);
+    expect(hashOf(again.out)).toBe(hashOf(first.out));
+    // Once the server takes them, a rerun sends only those and completes: the output of a run without faults.
+    const rerun = await run(fixed, true);
+    expect(fixed.stats.received).toBe(rejected.length);
+    expect(rerun.stats.requests).toMatchObject({ replayed: 20 - rejected.length, failed: 0 });
+    fixed.reset();
+    const clean = await run(fixed, false);
+    expect(hashOf(rerun.out)).toBe(hashOf(clean.out));
     await strict.close();
+    await fixed.close();
   });
 
   it('resumes an interrupted run from its journal: nothing journaled is sent again, same output', async () => {
@@ -312,7 +346,7 @@ describe('flow control and failures', () => {
     const stateDir = await tempDir();
     llm.reset();
     const controller = new AbortController();
-    const first = await Journal.open({ stateDir, configHash: 'x', window: 32 });
+    const first = await Journal.open({ stateDir, configHash: 'x' });
     const interrupted = generate({
       recipe,
       docs: sample,
@@ -333,7 +367,7 @@ describe('flow control and failures', () => {
     expect(journaled).toBeLessThan(160);
 
     llm.reset();
-    const second = await Journal.open({ stateDir, configHash: 'x', window: 32 });
+    const second = await Journal.open({ stateDir, configHash: 'x' });
     const resumed = await generate({ recipe, docs: sample, concurrency: 8, journal: second });
     await second.close();
     expect(llm.stats.received).toBe(160 - journaled);

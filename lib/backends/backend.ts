@@ -2,6 +2,7 @@
 // its choices out. The OpenAI-compatible HTTP client implements it; an embedded model can too.
 
 import { MegadocsError } from '../errors.js';
+import type { Gauge } from '../generate/gauge.js';
 import type { Usage } from '../types.js';
 
 export interface ChatMessage {
@@ -52,11 +53,13 @@ export interface LlmBackend {
   readonly format: PromptFormat;
   complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult>;
   close(): Promise<void>;
+  /** Requests waiting out a retry backoff now (they hold none of the `concurrency` slots meanwhile). */
+  readonly retryWaits?: Gauge;
 }
 
 /**
  * A request that failed for a reason of its own: a rejection by the server (`definitive`: the same
- * request fails again, so the outcome is journaled) or retries exhausted (sent again on a rerun).
+ * request fails again) or retries exhausted. Neither is journaled: a rerun sends the request again.
  * Anything else a backend throws stops the run.
  */
 export class RequestFailedError extends MegadocsError {

@@ -1,5 +1,5 @@
-// The generate stage: documents in, each document's generations out, in input order. A bounded window of
-// documents keeps the backend's C requests busy; every answer is journaled before it can go downstream.
+// The generate stage: documents in, each document's generations out, in input order. It keeps the backend's
+// C requests busy while finished documents wait for order in a buffer bounded by bytes; answers are journaled.
 import { setMaxListeners } from 'node:events';
 import {
   type CompletionRequest,
@@ -11,8 +11,10 @@ import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js';
 import { cutAtLineBoundary, type TextTokenizer } from './input.js';
 import { type Journal, type JournalOutcome, requestKey } from './journal.js';
+import type { ReusedAnswers } from './journal-reuse.js';
 import { mainKeywords, postprocess } from './postprocess.js';
 import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './recipes/types.js';
+import { ReorderBuffer } from './reorder-buffer.js';
 import { requestSeed } from './seeds.js';
 import { createGenerateStats, type GenerateStats, increment } from './stats.js';
 import { renderPrompt } from './templates/index.js';
@@ -29,18 +31,38 @@ export interface GenerateStageOptions {
   maxInputTokens?: number;
   /** Tokenizer for split points, token bounds and input cuts. */
   textTokenizer?: TextTokenizer;
-  /** Replays earlier runs' answers and records this run's; its window wins over `window`. */
+  /** Replays earlier runs' answers and records this run's. */
   journal?: Journal;
-  /** Documents in flight (default 4 x the backend's concurrency). */
-  window?: number;
+  /** Answers of a replaced run (`--reuse-journal`), asked when the journal has none for a request. */
+  reusedAnswers?: ReusedAnswers;
+  /** Bytes of documents held for output order, input and generated text (default DEFAULT_REORDER_BUFFER). */
+  reorderBuffer?: number;
   stats?: GenerateStats;
   /** Aborting stops the requests in flight. */
   signal?: AbortSignal;
 }
 
-/** Documents in flight for a backend that keeps `concurrency` requests going. */
-export function defaultWindow(concurrency: number): number {
-  return Math.max(8, 4 * concurrency);
+/** The reorder buffer's bound (`--reorder-buffer`): room for minutes of documents behind a late one. */
+export const DEFAULT_REORDER_BUFFER = 256 * 2 ** 20;
+
+/**
+ * Requests kept wanting the server per slot of the backend (those waiting out a retry backoff do not count):
+ * C in flight and C queued, so a freed slot is taken at once.
+ */
+const REQUESTS_PER_SLOT = 2;
+
+/** One stream's documents in flight: the buffer they finish into, their requests, and the loop's wake-up. */
+interface Flow {
+  signal: AbortSignal;
+  buffer: ReorderBuffer<DocGenerations>;
+  /** Requests handed to the backend and not yet answered. */
+  requests: number;
+  /** Wakes the stream's loop: a request or a document finished, a retry wait began or ended. */
+  nudge: () => void;
+}
+
+function generatedBytes(done: DocGenerations): number {
+  return done.generations.reduce((sum, generation) => sum + Buffer.byteLength(generation.text), 0);
 }
 
 /** Splits a request's completion tokens among its choices by text length (sums stay exact). */
@@ -63,7 +85,8 @@ function choiceUsage(result: CompletionResult): Usage[] {
 export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGenerations> {
   const { backend, recipe, journal } = options;
   const stats = options.stats ?? createGenerateStats();
-  const windowSize = journal?.window ?? options.window ?? defaultWindow(backend.concurrency);
+  const reorderBuffer = options.reorderBuffer ?? DEFAULT_REORDER_BUFFER;
+  const requestsWanted = REQUESTS_PER_SLOT * backend.concurrency;
   stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
   const usage = stats.tokens[recipe.name]!;
 
@@ -71,20 +94,23 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     request: CompletionRequest,
     ordinal: number,
     key: string,
-    signal: AbortSignal,
+    flow: Flow,
   ): Promise<JournalOutcome> {
+    let result: CompletionResult;
+    flow.requests += 1;
     try {
-      const result = await backend.complete(request, signal);
-      stats.requests.completed += 1;
-      const outcome = { result };
-      await journal?.append(ordinal, key, outcome);
-      return outcome;
+      result = await backend.complete(request, flow.signal);
     } catch (error) {
       if (!(error instanceof RequestFailedError)) throw error;
-      const outcome = { failure: { reason: error.reason, message: error.message } };
-      if (error.definitive) await journal?.append(ordinal, key, outcome);
-      return outcome;
+      // A failure is not journaled: a rerun sends the request again.
+      return { failure: { reason: error.reason, message: error.message } };
+    } finally {
+      flow.requests -= 1;
+      flow.nudge();
     }
+    stats.requests.completed += 1;
+    await journal?.append(ordinal, key, result, flow.buffer.lowestUnfinished);
+    return { result };
   }
 
   async function call(
@@ -92,7 +118,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     ordinal: number,
     replay: Map<string, JournalOutcome>,
     spec: RecipeCall,
-    signal: AbortSignal,
+    flow: Flow,
   ): Promise<CallOutcome> {
     const seed = requestSeed(options.seed, doc.id, recipe.name, spec.name);
     const request: CompletionRequest = {
@@ -106,9 +132,10 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       responseFormat: spec.responseFormat,
     };
     const key = requestKey(options.model, request);
-    const replayed = replay.get(key);
+    const replayed =
+      replay.get(key) ?? (options.reusedAnswers ? await options.reusedAnswers.lookup(key) : undefined);
     if (replayed) stats.requests.replayed += 1;
-    const outcome = replayed ?? (await send(request, ordinal, key, signal));
+    const outcome = replayed ?? (await send(request, ordinal, key, flow));
     if (outcome.failure) {
       stats.requests.failed += 1;
       increment(stats.failures, outcome.failure.reason);
@@ -157,7 +184,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     doc: Doc,
     ordinal: number,
     replay: Map<string, JournalOutcome>,
-    signal: AbortSignal,
+    flow: Flow,
   ): Promise<DocGenerations> {
     let text = doc.text;
     if (options.maxInputTokens && options.textTokenizer) {
@@ -169,7 +196,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       doc,
       text,
       textTokenizer: options.textTokenizer,
-      call: (spec) => call(doc, ordinal, replay, spec, signal),
+      call: (spec) => call(doc, ordinal, replay, spec, flow),
       countRetry: (reason) => increment(stats.retries, reason),
     });
     const { generations, filtered } = finish(doc, text, output.drafts);
@@ -189,37 +216,71 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     const signal = controller.signal;
     // Requests waiting for a retry or an endpoint listen to this signal: many listeners are expected.
     setMaxListeners(0, signal);
-    const window: Array<Promise<DocGenerations>> = [];
-    let ordinal = 0;
+    let wake: (() => void) | undefined;
+    const flow: Flow = {
+      signal,
+      buffer: new ReorderBuffer(),
+      requests: 0,
+      nudge: () => {
+        const resolve = wake;
+        wake = undefined;
+        resolve?.();
+      },
+    };
+    const { buffer } = flow;
+    const retryWaits = backend.retryWaits;
+    const unwatch = retryWaits?.watch(flow.nudge);
+    const wanting = () => flow.requests - (retryWaits?.value ?? 0);
+    let failure: { error: unknown } | undefined;
     let exhausted = false;
     let finished = false;
+
+    const admit = async (doc: Doc) => {
+      const ordinal = buffer.admit(Buffer.byteLength(doc.text));
+      const replay = journal ? await journal.replay(ordinal) : new Map<string, JournalOutcome>();
+      processDoc(doc, ordinal, replay, flow).then(
+        (done) => {
+          buffer.finish(ordinal, done, generatedBytes(done));
+          flow.nudge();
+        },
+        (error: unknown) => {
+          // A failure that is not one request's own (bad credentials, journal I/O) stops everything at once.
+          failure ??= { error };
+          controller.abort(error);
+          flow.nudge();
+        },
+      );
+    };
+
     try {
       while (true) {
-        while (!exhausted && window.length < windowSize) {
+        if (failure) throw failure.error;
+        // Admit a document while the backend could use more requests and the buffer has room (always one); none
+        // while a finished one waits at `yield` for the consumer, so a slow consumer slows the requests.
+        const admitting =
+          !exhausted && (buffer.size === 0 || (buffer.bytes < reorderBuffer && wanting() < requestsWanted));
+        if (admitting) {
           const next = await docs.next();
-          if (next.done) {
-            exhausted = true;
-            break;
-          }
-          const replay = journal ? await journal.replay(ordinal) : new Map<string, JournalOutcome>();
-          const pending = processDoc(next.value, ordinal, replay, signal);
-          // A failure that is not one request's own (bad credentials, journal I/O) stops everything at once.
-          pending.catch((error: unknown) => controller.abort(error));
-          window.push(pending);
-          ordinal += 1;
+          if (next.done) exhausted = true;
+          else await admit(next.value);
         }
-        const head = window.shift();
-        if (!head) {
+        const done = buffer.take();
+        if (done) {
+          stats.documents += 1;
+          stats.generations += done.generations.length;
+          if (done.skipped) increment(stats.skipped, done.skipped);
+          yield done;
+        } else if (exhausted && buffer.size === 0) {
           finished = true;
           return;
+        } else if (!admitting) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
         }
-        const done = await head;
-        stats.documents += 1;
-        stats.generations += done.generations.length;
-        if (done.skipped) increment(stats.skipped, done.skipped);
-        yield done;
       }
     } finally {
+      unwatch?.();
       // Closed early (an error, or a consumer that stopped): stop the requests still in flight.
       if (!finished && !signal.aborted) controller.abort(new Error('the generate stage was closed'));
       await docs.return?.();

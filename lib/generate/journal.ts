@@ -9,38 +9,45 @@ import type { CompletionRequest, CompletionResult } from '../backends/backend.js
 import { MegadocsError, messageOf } from '../errors.js';
 
 /**
- * Why replay streams. Each run writes its own segment; its header records the engine's window W (documents
- * in flight). A response of document o is written only while o is in the window, when every document
- * below o - W + 1 is finished, so once a segment shows an ordinal >= j + W it holds nothing more for
- * document j. Replay reads each segment forward only that far: memory is bounded by W, not by the run.
+ * Why replay streams. Each run writes its own segment. Each line records, beside its document o, the lowest
+ * document l still unfinished when it was written: every document below l was done, so once a segment shows
+ * l > j it holds nothing more for document j. Replay reads each segment forward only that far, keeping what
+ * it passes: the answers of documents the writing run held in its reorder buffer, so memory is bounded by
+ * that buffer, not by the run. Version 1 segments (megadocs 0.1) instead record the engine's window W in
+ * their header: a line of document o was written while every document below o - W + 1 was done, l = o - W + 1.
+ * Only answers are journaled (and replayed; version 1 also wrote definitive failures, now sent again).
  */
-const SEGMENT_PATTERN = /^generate\.journal\.(\d{5})\.jsonl$/;
+export const SEGMENT_PATTERN = /^generate\.journal\.(\d{5})\.jsonl$/;
 const JOURNAL_FORMAT = 'megadocs-generate-journal';
 
 export type JournalOutcome =
   | { result: CompletionResult; failure?: undefined }
   | { failure: { reason: string; message: string }; result?: undefined };
 
+const JOURNAL_VERSION = 2;
+
 interface JournalHeader {
   journal: string;
   version: number;
   config: string;
-  window: number;
+  /** Version 1: documents in flight at most. */
+  window?: number;
 }
 
 interface JournalLine {
   o: number;
   k: string;
+  /** The answer (version 1 also wrote `f`, a definitive failure, in its place). */
   r?: CompletionResult;
-  f?: { reason: string; message: string };
+  f?: unknown;
+  /** The lowest unfinished document when the line was written (version 2). */
+  l?: number;
 }
 
 export interface JournalOptions {
   stateDir: string;
   /** Hash of the options that decide the output; segments written under another hash are refused. */
   configHash: string;
-  /** Documents the engine keeps in flight in this run (written to the new segment's header). */
-  window: number;
   onWarning?: (message: string) => void;
 }
 
@@ -61,7 +68,7 @@ export function requestKey(model: string, request: CompletionRequest): string {
   return hash.digest('hex').slice(0, 32);
 }
 
-function segmentName(index: number): string {
+export function segmentName(index: number): string {
   return `generate.journal.${String(index).padStart(5, '0')}.jsonl`;
 }
 
@@ -71,10 +78,12 @@ class SegmentReader {
   private readonly input: ReturnType<typeof createReadStream>;
   private readonly lines: AsyncIterator<string>;
   private lineNumber = 0;
-  private maxOrdinal = -1;
+  /** Every document below this one is complete in the lines read so far. */
+  private complete = 0;
   private nextOrdinal = 0;
   private done = false;
-  private window = 0;
+  /** Version 1's window; undefined for version 2, whose lines say where they stand. */
+  private window?: number;
 
   constructor(
     readonly path: string,
@@ -102,9 +111,11 @@ class SegmentReader {
       this.onWarning(`${this.path}: ignored a torn header line (the run was killed while starting)`);
       return this.finish(false);
     }
-    if (header.journal !== JOURNAL_FORMAT || !Number.isInteger(header.window) || header.window < 1) {
-      throw this.corrupt(1, 'not a megadocs generate journal');
-    }
+    const known =
+      header.journal === JOURNAL_FORMAT &&
+      (header.version === JOURNAL_VERSION ||
+        (header.version === 1 && Number.isInteger(header.window) && header.window! >= 1));
+    if (!known) throw this.corrupt(1, 'not a megadocs generate journal');
     if (header.config !== configHash) {
       throw new MegadocsError(
         'JOURNAL',
@@ -116,14 +127,14 @@ class SegmentReader {
         },
       );
     }
-    this.window = header.window;
+    if (header.version === 1) this.window = header.window;
     return true;
   }
 
   /** Every journaled outcome of document `ordinal`; ordinals must be asked for in increasing order. */
   async take(ordinal: number): Promise<Map<string, JournalOutcome> | undefined> {
     this.nextOrdinal = ordinal;
-    while (!this.done && this.maxOrdinal < ordinal + this.window) await this.readOne();
+    while (!this.done && this.complete <= ordinal) await this.readOne();
     const found = this.pending.get(ordinal);
     this.pending.delete(ordinal);
     this.nextOrdinal = ordinal + 1;
@@ -150,17 +161,22 @@ class SegmentReader {
       this.finish(true);
       return;
     }
-    if (typeof line.o !== 'number' || typeof line.k !== 'string' || (!line.r && !line.f)) {
-      throw this.corrupt(this.lineNumber, 'a line lacks its document, key or outcome');
+    const placed = this.window !== undefined || typeof line.l === 'number';
+    if (typeof line.o !== 'number' || typeof line.k !== 'string' || !placed || (!line.r && !line.f)) {
+      throw this.corrupt(
+        this.lineNumber,
+        'a line lacks its document, key, outcome or lowest unfinished document',
+      );
     }
-    this.maxOrdinal = Math.max(this.maxOrdinal, line.o);
-    if (line.o < this.nextOrdinal) return;
+    const lowest = this.window === undefined ? line.l! : line.o - this.window + 1;
+    this.complete = Math.max(this.complete, lowest);
+    if (line.o < this.nextOrdinal || !line.r) return;
     let outcomes = this.pending.get(line.o);
     if (!outcomes) {
       outcomes = new Map();
       this.pending.set(line.o, outcomes);
     }
-    outcomes.set(line.k, line.r ? { result: line.r } : { failure: line.f! });
+    outcomes.set(line.k, { result: line.r });
   }
 
   private async nextLine(): Promise<string | undefined> {
@@ -233,8 +249,6 @@ export class Journal {
   private constructor(
     private readonly readers: SegmentReader[],
     private readonly writer: SegmentWriter,
-    /** Documents the engine may keep in flight while writing this run's segment. */
-    readonly window: number,
   ) {}
 
   /** Checks every earlier segment (same config, well-formed header) and starts this run's segment. */
@@ -254,12 +268,11 @@ export class Journal {
     const fd = openSync(path, 'ax');
     const header: JournalHeader = {
       journal: JOURNAL_FORMAT,
-      version: 1,
+      version: JOURNAL_VERSION,
       config: options.configHash,
-      window: options.window,
     };
     writeSync(fd, `${JSON.stringify(header)}\n`);
-    return new Journal(readers, new SegmentWriter(path, fd), options.window);
+    return new Journal(readers, new SegmentWriter(path, fd));
   }
 
   /** Whether earlier runs left responses to replay. */
@@ -277,11 +290,13 @@ export class Journal {
     return merged;
   }
 
-  /** Appends one outcome; resolves once it is written (in the OS, so a killed process keeps it). */
-  append(ordinal: number, key: string, outcome: JournalOutcome): Promise<void> {
-    const line: JournalLine = outcome.result
-      ? { o: ordinal, k: key, r: outcome.result }
-      : { o: ordinal, k: key, f: outcome.failure };
+  /**
+   * Appends the answer of document `ordinal` while every document below `lowestUnfinished` is done (no more
+   * lines for them); resolves once it is written (in the OS, so a killed process keeps it).
+   */
+  append(ordinal: number, key: string, result: CompletionResult, lowestUnfinished: number): Promise<void> {
+    // Fields in this order: reused answers are found by a line's first bytes (journal-reuse.ts).
+    const line: JournalLine = { o: ordinal, k: key, r: result, l: lowestUnfinished };
     return this.writer.append(`${JSON.stringify(line)}\n`);
   }
 

@@ -1,13 +1,33 @@
 // Runs the OpenAI-compatible test server as its own process (for benchmarks): prints {"url": ...} on one
 // stdout line once listening, serves until SIGTERM/SIGINT or stdin closes, then prints {"served", CPU}.
-// Usage: --latency-ms L [--port P].
+// Usage: --latency-ms L [--port P] [--fault-rate R --fault-status S [--retry-after SECONDS] [--fault-seed N]]
+// (a share R of all tries answered with HTTP S, reproducibly: see randomFaults in openai-server.ts).
 import { parseArgs } from 'node:util';
-import { startOpenAiServer } from './openai-server.js';
+import { type RandomFaults, startOpenAiServer } from './openai-server.js';
 
 const { values } = parseArgs({
-  options: { 'latency-ms': { type: 'string', default: '0' }, port: { type: 'string', default: '0' } },
+  options: {
+    'latency-ms': { type: 'string', default: '0' },
+    port: { type: 'string', default: '0' },
+    'fault-rate': { type: 'string', default: '0' },
+    'fault-status': { type: 'string', default: '503' },
+    'retry-after': { type: 'string' },
+    'fault-seed': { type: 'string', default: '0' },
+  },
 });
-const server = await startOpenAiServer({ latency: Number(values['latency-ms']), port: Number(values.port) });
+const randomFaults: RandomFaults | undefined =
+  Number(values['fault-rate']) > 0
+    ? {
+        rate: Number(values['fault-rate']),
+        fault: { kind: 'status', status: Number(values['fault-status']), retryAfter: values['retry-after'] },
+        seed: Number(values['fault-seed']),
+      }
+    : undefined;
+const server = await startOpenAiServer({
+  latency: Number(values['latency-ms']),
+  port: Number(values.port),
+  randomFaults,
+});
 process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);
 
 const cpu = process.cpuUsage();

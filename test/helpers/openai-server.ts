@@ -13,6 +13,8 @@
 //   latency: ms (fixed), {uniform: [min, max]}, {lognormal: {medianMs, sigma}}, or (request) => ms; the
 //     delay is deterministic per request (seeded by its body) and comes before the headers, like a
 //     non-streamed completion. server.setLatency(spec) changes it on the fly.
+//   randomFaults: {rate, fault, seed?}: each try of a request gets `fault` with probability `rate`, drawn from
+//     (seed, the request's seed, which try of it this is), so the same tries fail whatever the arrival order.
 //   server.addFaults([...], match?): the next matching requests (one fault each, in order) get:
 //     {kind: 'status', status, retryAfter?, message?}   e.g. 429 + Retry-After, 503, 400
 //     {kind: 'reset'}            socket destroyed without an answer
@@ -79,6 +81,20 @@ export interface ServerOptions {
   maxPromptWords?: number;
   /** Port to listen on (default: any free one). */
   port?: number;
+  /** A share of all tries answered with a fault, reproducibly (see the header). */
+  randomFaults?: RandomFaults;
+}
+
+export interface RandomFaults {
+  /** Probability that a try gets the fault, 0 to 1. */
+  rate: number;
+  fault: Fault;
+  seed?: number;
+}
+
+/** Whether try number `tries` of the request with this seed draws the random fault. */
+function drawsFault(faults: RandomFaults, requestSeed: number, tries: number): boolean {
+  return random(hash32(`fault\u0000${faults.seed ?? 0}\u0000${requestSeed}\u0000${tries}`))() < faults.rate;
 }
 
 export interface LogEntry {
@@ -256,13 +272,17 @@ export async function startOpenAiServer(options: ServerOptions = {}): Promise<Op
     };
     entry.seed = seed;
     entry.n = body.n ?? 1;
-    stats.receivedBySeed.set(seed, (stats.receivedBySeed.get(seed) ?? 0) + 1);
+    const tries = (stats.receivedBySeed.get(seed) ?? 0) + 1;
+    stats.receivedBySeed.set(seed, tries);
     const faultAt = faults.findIndex((candidate) => !candidate.match || candidate.match(received));
-    const fault = faultAt >= 0 ? faults[faultAt]!.fault : undefined;
-    if (faultAt >= 0) {
-      faults = faults.filter((_, position) => position !== faultAt);
+    let fault = faultAt >= 0 ? faults[faultAt]!.fault : undefined;
+    if (faultAt >= 0) faults = faults.filter((_, position) => position !== faultAt);
+    else if (options.randomFaults && drawsFault(options.randomFaults, seed, tries)) {
+      fault = options.randomFaults.fault;
+    }
+    if (fault) {
       stats.faults += 1;
-      entry.fault = fault!.kind;
+      entry.fault = fault.kind;
     }
     const delay =
       latencyOf(latency, received, bodyText) + (fault?.kind === 'slow-headers' ? fault.delayMs : 0);
