@@ -207,36 +207,6 @@ describe('concurrency and endpoints', () => {
     expect(Math.max(first.stats.maxInFlight, second.stats.maxInFlight)).toBeLessThanOrEqual(8);
   });
 
-  it('warns once when no server has answered yet and one refuses connections, not after one has answered', async () => {
-    const stopped = await server();
-    const port = stopped.port;
-    await stopped.close();
-    servers.splice(servers.indexOf(stopped), 1);
-    const warnings: string[] = [];
-    const client = backend([`http://127.0.0.1:${port}/v1`], {
-      retry: { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 2 },
-      onWarning: (message) => warnings.push(message),
-    });
-    await Promise.all(
-      Array.from({ length: 3 }, (_, seed) =>
-        expect(client.complete(request(seed))).rejects.toThrow(/gave up/),
-      ),
-    );
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(
-      new RegExp(`no server has answered yet.*127\\.0\\.0\\.1:${port}.*check --llm`),
-    );
-
-    const answering = await server();
-    const later: string[] = [];
-    const reached = backend([answering.url], { onWarning: (message) => later.push(message) });
-    await reached.complete(request(1));
-    await answering.close();
-    servers.splice(servers.indexOf(answering), 1);
-    await expect(reached.complete(request(2))).rejects.toThrow();
-    expect(later).toEqual([]);
-  });
-
   it('takes out an endpoint that refuses connections and probes it back in', async () => {
     const alive = await server({ latency: 2 });
     const revived = await server();

@@ -1,5 +1,5 @@
-// One OpenAI-compatible endpoint over an undici Pool: builds the request body, sends one attempt,
-// and sorts every outcome into a result, a transient error (retry), a rejection, or a fatal error.
+// One OpenAI-compatible endpoint over an undici Pool: builds the request body, sends one attempt and sorts
+// every outcome into a result, a transient error (retry), a rejection or a fatal error; probes whether it answers.
 import { type Dispatcher, Pool } from 'undici';
 import { MegadocsError, messageOf } from '../errors.js';
 import { parseRetryAfter, TransientError } from '../retry.js';
@@ -23,16 +23,44 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 const NETWORK_REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection_refused',
+  EHOSTUNREACH: 'host_unreachable',
+  ENETUNREACH: 'host_unreachable',
+  ENOTFOUND: 'host_not_found',
+  EAI_AGAIN: 'host_not_found',
+  UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
   ECONNRESET: 'connection_reset',
   EPIPE: 'connection_reset',
   UND_ERR_SOCKET: 'connection_reset',
   UND_ERR_CLOSED: 'connection_reset',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
-  UND_ERR_CONNECT_TIMEOUT: 'timeout',
   ETIMEDOUT: 'timeout',
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'truncated_body',
 };
+
+/** Failures that mean no connection was made: nothing listens there (yet), or the host cannot be reached. */
+const UNREACHABLE_REASONS = new Set([
+  'connection_refused',
+  'host_unreachable',
+  'host_not_found',
+  'connect_timeout',
+]);
+
+/** The attempt found no server to talk to (as opposed to a server that answered badly or broke off). */
+export function isUnreachable(error: TransientError): boolean {
+  return UNREACHABLE_REASONS.has(error.reason);
+}
+
+/** The connection broke before the answer was whole (the server may have gone: a probe tells). */
+export function isConnectionLoss(error: TransientError): boolean {
+  return error.reason === 'connection_reset' || error.reason === 'truncated_body';
+}
+
+/** What a probe found: the server answers, or why it does not (yet). */
+export type ProbeOutcome = { answers: true } | { answers: false; reason: string };
+
+/** A probe's GET waits this long at most for the answer (the connection itself: connectTimeout). */
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** The JSON body of a request in the OpenAI wire format. */
 function requestBody(api: ApiKind, model: string, request: CompletionRequest): Record<string, unknown> {
@@ -87,6 +115,8 @@ interface WireResponse {
 
 export class OpenAiEndpoint {
   private readonly pool: Pool;
+  /** The base URL's path, e.g. `/v1`. */
+  private readonly prefix: string;
   private readonly path: string;
   private destroyed = false;
 
@@ -100,8 +130,8 @@ export class OpenAiEndpoint {
         hint: 'Give the base URL of an OpenAI-compatible server, e.g. http://host:8000/v1',
       });
     }
-    const prefix = url.pathname.replace(/\/+$/, '');
-    this.path = `${prefix}/${options.api === 'chat' ? 'chat/completions' : 'completions'}`;
+    this.prefix = url.pathname.replace(/\/+$/, '');
+    this.path = `${this.prefix}/${options.api === 'chat' ? 'chat/completions' : 'completions'}`;
     this.pool = new Pool(url.origin, {
       connections: options.connections,
       pipelining: 1,
@@ -119,8 +149,7 @@ export class OpenAiEndpoint {
   async send(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
     const where = `${this.name} ${request.label}`;
     const body = JSON.stringify(requestBody(this.options.api, this.options.model, request));
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    const headers = { 'content-type': 'application/json', ...this.authorization() };
     // No per-request signal (a listener per request is measurable): an abort destroys the pool instead.
     const exchange = await post(this.pool, { path: this.path, method: 'POST', headers, body });
     if ('error' in exchange) {
@@ -149,6 +178,24 @@ export class OpenAiEndpoint {
     throw new RequestFailedError(message, `http_${status}`, true, where);
   }
 
+  /**
+   * Whether the server answers: GET /health at its root (vLLM, SGLang, TGI), else GET {base}/models. A 2xx answers,
+   * and so do 4xx from both (no such routes there: the first request will tell); a 5xx (still loading) or no
+   * connection does not.
+   */
+  async probe(): Promise<ProbeOutcome> {
+    const modelsPath = `${this.prefix}/models`;
+    const health = await this.get('/health');
+    if ('error' in health) return { answers: false, reason: health.error };
+    if (health.status < 300) return { answers: true };
+    const models = await this.get(modelsPath);
+    if ('status' in models && (models.status < 300 || (models.status < 500 && health.status < 500))) {
+      return { answers: true };
+    }
+    const modelsAnswer = 'error' in models ? models.error : `HTTP ${models.status}`;
+    return { answers: false, reason: `/health: HTTP ${health.status}, ${modelsPath}: ${modelsAnswer}` };
+  }
+
   /** Waits for the requests in flight, then closes the sockets. */
   close(): Promise<void> {
     return this.destroyed ? Promise.resolve() : this.pool.close();
@@ -158,6 +205,29 @@ export class OpenAiEndpoint {
   destroy(reason: Error): Promise<void> {
     this.destroyed = true;
     return this.pool.destroy(reason);
+  }
+
+  private authorization(): { authorization?: string } {
+    return this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {};
+  }
+
+  /** One probe GET: the status, or why there is none (`connection refused`, `timeout`, ...). */
+  private async get(path: string): Promise<{ status: number } | { error: string }> {
+    const timeoutMs = Math.min(this.options.timeoutMs, PROBE_TIMEOUT_MS);
+    try {
+      const response = await this.pool.request({
+        path,
+        method: 'GET',
+        headers: this.authorization(),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      await response.body.dump();
+      return { status: response.statusCode };
+    } catch (error) {
+      const reason = NETWORK_REASONS[(error as { code?: string }).code ?? ''];
+      return { error: reason ? reason.replaceAll('_', ' ') : messageOf(error) };
+    }
   }
 
   private parse(text: string, request: CompletionRequest, where: string): CompletionResult {

@@ -1,10 +1,11 @@
-// Spreads requests over several endpoints (the healthy one with the fewest in flight gets the next),
-// takes out an endpoint that refuses connections or keeps failing, and lets one probe request bring it back.
+// Spreads requests over several endpoints (the healthy one with the fewest in flight gets the next), takes out
+// an endpoint that refuses connections or keeps failing, lets one probe request bring it back, and waits while none answers.
 import { sleep } from '../retry.js';
 import type { OpenAiEndpoint } from './client.js';
+import { DEFAULT_SERVER_WAIT, type ServerWaitOptions, waitForServer } from './server-wait.js';
 
 export interface HealthPolicy {
-  /** Consecutive faults (5xx, resets, timeouts) that take an endpoint out; a refused connection does at once. */
+  /** Consecutive faults (5xx, resets, timeouts) that take an endpoint out; one it cannot connect to is out at once. */
   faultsToEject: number;
   /** First pause before a probe; doubles while probes fail, up to maxCooldownMs. */
   cooldownMs: number;
@@ -29,6 +30,8 @@ interface EndpointState {
   cooldownMs: number;
   /** A single probe request is out: nobody else uses the endpoint until it answers. */
   probing: boolean;
+  /** It has answered (a probe or an attempt), and has not refused a connection since. */
+  answering: boolean;
 }
 
 /** A use of one endpoint for one attempt; `finish` reports how it went (call it once). */
@@ -40,10 +43,13 @@ export interface EndpointLease {
 export class EndpointSet {
   private readonly states: EndpointState[];
   private rotation = 0;
+  /** The wait for a server in progress, shared by every request that needs one. */
+  private waiting?: Promise<boolean>;
 
   constructor(
     endpoints: OpenAiEndpoint[],
     private readonly policy: HealthPolicy = DEFAULT_HEALTH_POLICY,
+    private readonly wait: ServerWaitOptions = DEFAULT_SERVER_WAIT,
     private readonly now: () => number = Date.now,
   ) {
     this.states = endpoints.map((endpoint) => ({
@@ -53,7 +59,37 @@ export class EndpointSet {
       downUntil: 0,
       cooldownMs: policy.cooldownMs,
       probing: false,
+      answering: false,
     }));
+  }
+
+  /** Some endpoint answers: false before the first answer, and once every endpoint refuses connections. */
+  get answering(): boolean {
+    return this.states.some((state) => state.answering);
+  }
+
+  /**
+   * Returns at once while some endpoint answers; otherwise probes them all (one wait for every caller) until one
+   * does, and puts it back in rotation. True when it had to wait (every endpoint failed a probe first).
+   * Throws after the wait's limit (--wait-for-server) without an answer.
+   */
+  untilAnswering(signal?: AbortSignal): Promise<boolean> {
+    if (this.answering) return Promise.resolve(false);
+    this.waiting ??= waitForServer(
+      this.states.map((state) => state.endpoint),
+      this.wait,
+      signal,
+    )
+      .then(({ index, waited }) => {
+        const state = this.states[index]!;
+        this.restore(state);
+        state.answering = true;
+        return waited;
+      })
+      .finally(() => {
+        this.waiting = undefined;
+      });
+    return this.waiting;
   }
 
   /** Endpoints out of rotation right now (for progress and the summary). */
@@ -79,8 +115,9 @@ export class EndpointSet {
           },
         };
       }
+      // At most a cooldown at a time: a wait for the server may put an endpoint back before its time.
       const wake = Math.min(...this.states.map((candidate) => candidate.downUntil));
-      await sleep(Math.max(1, wake - this.now()), signal);
+      await sleep(Math.max(1, Math.min(wake - this.now(), this.policy.cooldownMs)), signal);
     }
   }
 
@@ -112,6 +149,7 @@ export class EndpointSet {
   }
 
   private record(state: EndpointState, health: AttemptHealth): void {
+    state.answering = health !== 'refused';
     if (health === 'neutral') {
       if (state.probing) this.restore(state);
       return;

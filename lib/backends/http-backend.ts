@@ -1,6 +1,7 @@
-// The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints,
-// each attempt on the least busy healthy endpoint, transient failures retried (withRetry, lib/retry.ts).
+// The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints, each attempt on
+// the least busy healthy endpoint, transient failures retried (withRetry, lib/retry.ts), none sent while no server answers.
 import { performance } from 'node:perf_hooks';
+import { Gauge } from '../generate/gauge.js';
 import { Limiter } from '../generate/limiter.js';
 import { createGenerateStats, type GenerateStats, increment, recordLatency } from '../generate/stats.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, TransientError, withRetry } from '../retry.js';
@@ -11,8 +12,9 @@ import {
   type PromptFormat,
   RequestFailedError,
 } from './backend.js';
-import { type ApiKind, OpenAiEndpoint } from './client.js';
+import { type ApiKind, isConnectionLoss, isUnreachable, OpenAiEndpoint } from './client.js';
 import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
+import { DEFAULT_SERVER_WAIT, type ServerWaitOptions } from './server-wait.js';
 
 export interface HttpBackendOptions {
   /** Base URLs (`--llm`), e.g. `http://host:8000/v1`. */
@@ -29,12 +31,17 @@ export interface HttpBackendOptions {
   health?: HealthPolicy;
   /** Updated as requests go: attempts, in flight, retries by cause, latency. */
   stats?: GenerateStats;
-  /** Told once when no server has answered yet and one cannot be reached (e.g. a server still starting). */
+  /** How long requests wait for a server while none answers (`--wait-for-server`), how often that is reported. */
+  serverWait?: Partial<Omit<ServerWaitOptions, 'onWaiting'>>;
+  /** Told what is waited for while no server answers: when the wait starts, then every 30 s. */
   onWarning?: (message: string) => void;
 }
 
-function healthOf(error: TransientError): AttemptHealth {
-  if (error.reason === 'connection_refused') return 'refused';
+/** How a failed attempt reflects on its endpoint; a broken connection asks a probe whether the server went away. */
+async function healthAfter(error: unknown, endpoint: OpenAiEndpoint): Promise<AttemptHealth> {
+  if (!(error instanceof TransientError)) return error instanceof RequestFailedError ? 'ok' : 'neutral';
+  if (isUnreachable(error)) return 'refused';
+  if (isConnectionLoss(error) && !(await endpoint.probe()).answers) return 'refused';
   return error.endpointFault ? 'fault' : 'neutral';
 }
 
@@ -46,9 +53,10 @@ export class HttpBackend implements LlmBackend {
   private readonly retry: RetryPolicy;
   private readonly stats: GenerateStats;
   private readonly watched = new WeakSet<AbortSignal>();
-  /** Some server has answered (with anything); until then an unreachable one is warned about, once. */
-  private answered = false;
-  private warned = false;
+  /** Requests between a failed try and the next one. */
+  readonly retryWaits = new Gauge();
+  /** Aborted by close() or a request's signal: ends a wait for the server. */
+  private readonly stopped = new AbortController();
 
   constructor(options: HttpBackendOptions) {
     this.concurrency = options.concurrency;
@@ -67,11 +75,12 @@ export class HttpBackend implements LlmBackend {
           timeoutMs: options.timeoutMs,
         }),
     );
-    this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY);
-    this.onWarning = options.onWarning;
+    this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY, {
+      ...DEFAULT_SERVER_WAIT,
+      ...options.serverWait,
+      onWaiting: options.onWarning,
+    });
   }
-
-  private readonly onWarning?: (message: string) => void;
 
   /** Endpoints out of rotation right now. */
   get endpointsDown(): number {
@@ -80,15 +89,23 @@ export class HttpBackend implements LlmBackend {
 
   async complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
     if (signal) this.watch(signal);
+    // From a failed try until the next one starts (or the request ends), it waits out a backoff.
+    const backingOff = this.retryWaits.member();
     try {
-      return await withRetry(() => this.limited(request, signal), {
-        policy: this.retry,
-        signal,
-        onRetry: ({ reason, error }) => {
-          increment(this.stats.retries, reason);
-          this.warnIfUnreachable(error as TransientError);
+      return await withRetry(
+        () => {
+          backingOff(false);
+          return this.tryWhenAnswering(request, signal);
         },
-      });
+        {
+          policy: this.retry,
+          signal,
+          onRetry: ({ reason }) => {
+            increment(this.stats.retries, reason);
+            backingOff(true);
+          },
+        },
+      );
     } catch (error) {
       if (!(error instanceof TransientError)) throw error;
       throw new RequestFailedError(
@@ -97,21 +114,41 @@ export class HttpBackend implements LlmBackend {
         false,
         request.label,
       );
+    } finally {
+      backingOff(false);
     }
   }
 
   close(): Promise<void> {
+    this.stopped.abort(new Error('the LLM backend is closed'));
     return this.endpoints.close();
   }
 
-  private warnIfUnreachable(failure: TransientError): void {
-    // A refused connection means nothing listens at the URL (yet): worth a word before the retries run out.
-    if (this.answered || this.warned || failure.reason !== 'connection_refused') return;
-    this.warned = true;
-    this.onWarning?.(
-      `no server has answered yet (${failure.message}); each request is retried with backoff ` +
-        `(--max-retries ${this.retry.maxRetries}) before it fails. Start the server, or check --llm`,
-    );
+  /**
+   * One try, as --max-retries counts them: sent once some server answers. A try that finds no server any more
+   * (refused, or cut off and then refused: every endpoint went down) waits for one and goes again without
+   * counting. When a server answers at once, the failure came just before it was back: forgiven once, then it counts.
+   */
+  private async tryWhenAnswering(
+    request: CompletionRequest,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
+    if (!this.endpoints.answering) await this.endpoints.untilAnswering(this.stopped.signal);
+    let forgiven = false;
+    while (true) {
+      try {
+        return await this.limited(request, signal);
+      } catch (error) {
+        const serverGone =
+          error instanceof TransientError &&
+          (isUnreachable(error) || isConnectionLoss(error)) &&
+          !this.endpoints.answering;
+        if (!serverGone) throw error;
+        const waited = await this.endpoints.untilAnswering(this.stopped.signal);
+        if (!waited && forgiven) throw error;
+        forgiven ||= !waited;
+      }
+    }
   }
 
   /** One listener per signal, not per request: when it aborts, every request in flight fails at once. */
@@ -120,6 +157,7 @@ export class HttpBackend implements LlmBackend {
     this.watched.add(signal);
     const destroy = () => {
       const reason = signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+      this.stopped.abort(reason);
       void this.endpoints.destroy(reason);
     };
     if (signal.aborted) destroy();
@@ -144,13 +182,11 @@ export class HttpBackend implements LlmBackend {
     this.stats.requests.inFlight += 1;
     try {
       const result = await lease.endpoint.send(request, signal);
-      this.answered = true;
       lease.finish('ok');
       recordLatency(this.stats.latency, performance.now() - started);
       return result;
     } catch (error) {
-      if (error instanceof TransientError) lease.finish(healthOf(error));
-      else lease.finish(error instanceof RequestFailedError ? 'ok' : 'neutral');
+      lease.finish(await healthAfter(error, lease.endpoint));
       throw error;
     } finally {
       this.stats.requests.inFlight -= 1;

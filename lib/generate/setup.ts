@@ -19,6 +19,8 @@ export interface BackendSettings {
   concurrency: number;
   timeoutSeconds: number;
   maxRetries: number;
+  /** Seconds requests wait for a server while none answers (`--wait-for-server`); a `local:` model never waits. */
+  waitForServer: number;
   threads?: number;
   stats: GenerateStats;
   signal?: AbortSignal;
@@ -47,6 +49,7 @@ export async function openBackend(settings: BackendSettings): Promise<LlmBackend
     concurrency: settings.concurrency,
     timeoutMs: settings.timeoutSeconds * 1000,
     retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
+    serverWait: { waitMs: settings.waitForServer * 1000 },
     stats: settings.stats,
     onWarning: settings.onWarning,
   });
