@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'HUB'
   | 'JOURNAL'
   | 'OUTPUT_EXISTS'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'INCOMPLETE';
 
 export interface ErrorContext {
   /** File, `file:line`, shard name, request id or field path the error is about. */
@@ -35,6 +36,17 @@ export class MegadocsError extends Error {
     this.code = code;
     this.where = context.where;
     this.hint = context.hint;
+  }
+}
+
+/**
+ * The run ended without its output because too much of its work failed (e.g. more documents than
+ * `--max-failures` allows): status `incomplete` in megadocs.json, exit 3; the same command continues it.
+ */
+export class IncompleteRunError extends MegadocsError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('INCOMPLETE', message, context);
+    this.name = 'IncompleteRunError';
   }
 }
 

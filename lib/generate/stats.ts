@@ -11,6 +11,8 @@ export interface GenerateStats {
   startedAt: number;
   /** Documents emitted downstream (with or without generations). */
   documents: number;
+  /** Documents that lost generations to requests that failed for good (weighed against `--max-failures`). */
+  failedDocuments: number;
   /** Documents that produced nothing because a whole stage failed (e.g. MAGA's JSON), by reason. */
   skipped: Record<string, number>;
   generations: number;
@@ -44,6 +46,7 @@ export function createGenerateStats(now = Date.now()): GenerateStats {
   return {
     startedAt: now,
     documents: 0,
+    failedDocuments: 0,
     skipped: {},
     generations: 0,
     requests: { sent: 0, completed: 0, replayed: 0, failed: 0, inFlight: 0 },

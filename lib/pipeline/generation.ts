@@ -1,9 +1,12 @@
 // What `generate` and `run` share: the recipe a config names (templates and sampling overrides applied),
-// and the generation part of their chains: `documents` transforms, the generate stage, `generations` transforms.
+// and the generation part of their chains: `documents` transforms, generate, its failure budget, `generations` ones.
+import { outputOptions } from '../config.js';
 import { generateStage } from '../generate/engine.js';
+import { failureBudgetStage } from '../generate/failure-budget.js';
 import type { TextTokenizer } from '../generate/input.js';
 import { resolveRecipe } from '../generate/recipes/index.js';
 import type { Recipe } from '../generate/recipes/types.js';
+import { recipeFilesIdentity } from '../generate/setup.js';
 import type { GenerateStats } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
 import type { JobContext } from './executor.js';
@@ -25,6 +28,15 @@ export interface GenerationConfig {
   seed: number;
   onTruncated: 'keep' | 'drop';
   maxInputTokens?: number;
+  /** Bytes of finished documents held for output order (a throughput knob, not part of the output). */
+  reorderBuffer?: number;
+  /** The share of documents that may lose generations to failed requests (above it: IncompleteRunError). */
+  maxFailures: number;
+}
+
+/** The options that decide a generating command's output: its output options and the recipe files' contents. */
+export async function generationIdentity(config: GenerationConfig): Promise<Record<string, unknown>> {
+  return { ...outputOptions(config), ...(await recipeFilesIdentity(config.recipe, config.templates)) };
 }
 
 /** The recipe of `config`, with its `--templates` file and sampling overrides. */
@@ -51,7 +63,7 @@ export interface GenerationParts {
 export function generationSteps(
   config: GenerationConfig,
   parts: GenerationParts,
-  { backend, journal, transforms }: JobContext,
+  { backend, journal, reusedAnswers, transforms }: JobContext,
 ): AnyStep[] {
   return [
     ...transformSteps(transforms, 'documents'),
@@ -66,9 +78,16 @@ export function generationSteps(
         maxInputTokens: config.maxInputTokens,
         textTokenizer: parts.textTokenizer,
         journal,
+        reusedAnswers,
+        reorderBuffer: config.reorderBuffer,
         stats: parts.stats,
         signal: parts.signal,
       }),
+    },
+    // Counted before users' transforms, so none can hide a failure.
+    {
+      name: 'failure-budget',
+      stage: failureBudgetStage({ maxFailures: config.maxFailures, stats: parts.stats }),
     },
     ...transformSteps(transforms, 'generations'),
   ];
