@@ -4,6 +4,8 @@ import type { Rank } from './ranks.js';
 
 export interface PlannedShard {
   name: string;
+  /** What ranks agree on the shard by, whatever the spelling of its path (default: `name`; see ShardRef). */
+  stableName?: string;
   /** Bytes; shards without a size count as the mean of the known sizes (or 1 when none is known). */
   size?: number;
 }
@@ -34,5 +36,7 @@ export function planShards<T extends PlannedShard>(shards: T[], { rank, worldSiz
 }
 
 function byName(a: PlannedShard, b: PlannedShard): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  const first = a.stableName ?? a.name;
+  const second = b.stableName ?? b.name;
+  return first < second ? -1 : first > second ? 1 : 0;
 }

@@ -79,18 +79,18 @@ describe('readDocs on the real data', () => {
     expect(docs.every((d) => /^-?\d+$/.test(d.id))).toBe(true);
   });
 
-  it('gives FILE:ROW ids to the Hub parquet copy, which has no id column', async () => {
+  it('gives FILE:ROW ids (by the base name of a file given directly) to the Hub parquet copy, which has no id column', async () => {
     const file = data('hub-convert-parquet/default/train/0000.parquet');
     const docs = await docsOf([file], { textField: 'prompt' });
     expect(docs).toHaveLength(203);
-    expect(docs.map((d) => d.id)).toEqual(docs.map((_d, row) => `${file}:${row}`));
+    expect(docs.map((d) => d.id)).toEqual(docs.map((_d, row) => `0000.parquet:${row}`));
     expect(docs[5].meta).toEqual({ source: file, row: 5 });
   });
 
   it('reads a .txt file as one document', async () => {
     const docs = await docsOf([data('war-and-peace.txt')]);
     expect(docs).toHaveLength(1);
-    expect(docs[0].id).toBe(`${data('war-and-peace.txt')}:0`);
+    expect(docs[0].id).toBe('war-and-peace.txt:0');
     expect(docs[0].text).toBe(readFileSync(data('war-and-peace.txt'), 'utf8').replace(/^\ufeff/, ''));
   });
 
@@ -126,8 +126,8 @@ describe('readDocs on the fixtures', () => {
         'a-1',
         '7',
         '12345678901234567890',
-        `${file}:3`,
-        `${file}:4`,
+        `${name}:3`,
+        `${name}:4`,
         'a-6',
       ]);
     }

@@ -1,4 +1,4 @@
-// Local inputs: a file, a directory (walked recursively) or a glob, expanded into sorted ShardRefs.
+// Local inputs: a file, a directory (walked recursively) or a glob, expanded into sorted ShardRefs named stably.
 // A local ShardRef opens the file only when a reader asks, as a stream or as ranged reads for Parquet.
 import { createReadStream, type Dirent, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,12 @@ import { MegadocsError, messageOf } from '../errors.js';
 import { formatOf, requireFormat, SUPPORTED_EXTENSIONS } from './formats/detect.js';
 import type { ShardRef } from './types.js';
 
+/** Characters that may make a glob segment a pattern (or part of one spanning segments, like `{a/b,c}`). */
+const GLOB_SPECIAL = /[*?[\]{}()!+@\\]/;
+
+/** What megadocs writes in a run directory besides shards: manifest, indexes, mixture spec, journal, spill. */
+const RUN_DIRECTORY_FILES = new Set(['megadocs.json', 'index.json', 'mixture.json', 'state', 'spill']);
+
 /** Read size for byte streams: large enough that per-chunk work is noise next to parsing. */
 const STREAM_CHUNK = 1 << 18;
 
@@ -17,10 +23,11 @@ export interface ExpandOptions {
   onSkipped?: (file: string) => void;
 }
 
-/** A ShardRef for one local file; `name` is the path as given. */
-export function localShard(file: string, size?: number): ShardRef {
+/** A ShardRef for one local file; `name` is the path as given, `stableName` its base name unless told. */
+export function localShard(file: string, size?: number, stableName = path.basename(file)): ShardRef {
   return {
     name: file,
+    stableName,
     size,
     async openStream(): Promise<Readable> {
       // Opening errors (a missing file) arrive on the first read, where the reader names the file.
@@ -36,6 +43,8 @@ export function localShard(file: string, size?: number): ShardRef {
 /**
  * The shards of one local input: the file itself, every supported file under a directory (recursively),
  * or every supported file a glob matches, sorted by path. An input that yields no shard is an error.
+ * Stable names: a file's base name; below a directory (or a glob's fixed leading folders), the folder's own
+ * name and the path inside it, so neither the working directory nor the spelling of the path changes them.
  */
 export async function expandLocalInput(input: string, options: ExpandOptions = {}): Promise<ShardRef[]> {
   const stats = await fs.stat(input).catch(() => undefined);
@@ -55,7 +64,26 @@ export async function expandLocalInput(input: string, options: ExpandOptions = {
     });
   }
   const supported = selectSupported(input, files.sort(byCodePoint), options);
-  return Promise.all(supported.map(async (file) => localShard(file, (await statFile(file)).size)));
+  const root = path.resolve(stats?.isDirectory() ? input : globBase(input));
+  return Promise.all(
+    supported.map(async (file) => localShard(file, (await statFile(file)).size, nameBelow(root, file))),
+  );
+}
+
+/** The leading folders of a glob, up to the first segment with a special character ('.' when it starts with one). */
+function globBase(pattern: string): string {
+  const segments = pattern.split('/');
+  const fixed = segments.slice(
+    0,
+    segments.findIndex((segment) => GLOB_SPECIAL.test(segment)),
+  );
+  return fixed.length === 0 ? '.' : fixed.join('/') || '/';
+}
+
+/** `FOLDER/path/inside` for a file below the folder `root` (absolute), with `/` separators on every system. */
+function nameBelow(root: string, file: string): string {
+  const inside = path.relative(root, path.resolve(file)).split(path.sep);
+  return [path.basename(root), ...inside].filter(Boolean).join('/');
 }
 
 function selectSupported(input: string, files: string[], options: ExpandOptions): string[] {
@@ -70,14 +98,18 @@ function selectSupported(input: string, files: string[], options: ExpandOptions)
   });
 }
 
-/** Every file below `dir`, joined onto `dir` as given (hidden entries are left out, like globs do). */
-async function walkDirectory(dir: string): Promise<string[]> {
+/**
+ * Every file below `dir`, joined onto `dir` as given. Hidden entries are left out, like globs do, and so are
+ * megadocs' own files inside a run directory (one that holds megadocs.json), so `pack OUT` reads only shards.
+ */
+async function walkDirectory(dir: string, insideRun = false): Promise<string[]> {
   const entries: Dirent[] = await fs.readdir(dir, { withFileTypes: true });
+  const inRun = insideRun || entries.some((entry) => entry.name === 'megadocs.json');
   const files: string[] = [];
   for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
+    if (entry.name.startsWith('.') || (inRun && RUN_DIRECTORY_FILES.has(entry.name))) continue;
     const child = path.join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await walkDirectory(child)));
+    if (entry.isDirectory()) files.push(...(await walkDirectory(child, inRun)));
     else if (entry.isFile() || (entry.isSymbolicLink() && (await statFile(child)).isFile()))
       files.push(child);
   }

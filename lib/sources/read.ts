@@ -1,5 +1,5 @@
 // The stream of Docs from a list of shards: one shard open at a time, opened only when downstream pulls.
-// Turns format records into Docs (text field, id field or FILE:ROW) and keeps the source counters.
+// Turns format records into Docs (text field, id field or NAME:ROW by the shard's stable name) and counts.
 import { MegadocsError } from '../errors.js';
 import { fromAsyncIterable } from '../stream.js';
 import type { Doc } from '../types.js';
@@ -9,7 +9,14 @@ import { jsonArrayRecords } from './formats/json-array.js';
 import { jsonlRecords } from './formats/jsonl.js';
 import { parquetRecords } from './formats/parquet.js';
 import { textRecords } from './formats/text.js';
-import type { RecordOptions, RejectRecord, ShardRef, SourceRecord, SourceStats } from './types.js';
+import {
+  type RecordOptions,
+  type RejectRecord,
+  type ShardRef,
+  type SourceRecord,
+  type SourceStats,
+  stableNameOf,
+} from './types.js';
 
 export const DEFAULT_RECORD_OPTIONS: RecordOptions = { textField: 'text', idField: 'id', onError: 'fail' };
 
@@ -49,7 +56,7 @@ async function* docBatches(shard: ShardRef, options: ReadOptions): AsyncGenerato
   for await (const records of shardRecords(shard, record, stats, reject)) {
     const docs: Doc[] = [];
     for (const source of records) {
-      const doc = toDoc(shard.name, source, record, reject);
+      const doc = toDoc(shard, source, record, reject);
       if (doc) docs.push(doc);
     }
     stats.documents += docs.length;
@@ -92,11 +99,12 @@ async function* parquetBatches(
 
 /** A Doc from one record, or undefined when the record was rejected (and skipping is on). */
 function toDoc(
-  name: string,
+  shard: ShardRef,
   source: SourceRecord,
   record: RecordOptions,
   reject: RejectRecord,
 ): Doc | undefined {
+  const { name } = shard;
   const where = source.line === undefined ? `${name} row ${source.row}` : `${name}:${source.line}`;
   const value = source.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -138,7 +146,7 @@ function toDoc(
     );
     return undefined;
   }
-  return { id: id ?? `${name}:${source.row}`, text, meta: { source: name, row: source.row } };
+  return { id: id ?? `${stableNameOf(shard)}:${source.row}`, text, meta: { source: name, row: source.row } };
 }
 
 const SKIP_HINT = 'Fix the input, or pass --on-error skip to skip malformed records';

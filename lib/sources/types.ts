@@ -8,12 +8,22 @@ import type { MegadocsError } from '../errors.js';
 export interface ShardRef {
   /** Shown in errors and progress: a path or an `hf://` URL. */
   name: string;
+  /**
+   * What document ids (`NAME:ROW`) and the run identity call the file (default: `name`): the same whatever the
+   * working directory or the spelling of the path (expandLocalInput says how local files are named).
+   */
+  stableName?: string;
   /** Size in bytes, when known without opening it. */
   size?: number;
   /** The whole file as a byte stream (JSONL, JSON, compressed). */
   openStream(): Promise<Readable>;
   /** Random access for formats that need it (Parquet: footer first, then row groups by range). */
   openBuffer(): Promise<AsyncBuffer>;
+}
+
+/** What ids and the run identity call a shard. */
+export function stableNameOf(shard: ShardRef): string {
+  return shard.stableName ?? shard.name;
 }
 
 /** Options that say how records become documents. */
