@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseZstdFrameHeader, zstdDecompress, zstdFrameLengths } from './codecs/zstd.js';
 import { MegadocsError, messageOf } from './errors.js';
+import { MIXTURE_FILE } from './pipeline/run-write.js';
 import type { JsonlShardEntry } from './sinks/jsonl.js';
 import { digests, supportedHashes } from './sinks/mds.js';
 import {
@@ -20,7 +21,20 @@ import { loadEncoder } from './tokenize/encoders.js';
 export interface InspectOptions {
   /** Decode the first N samples' tokens to text (MDS) or show the first N records' text (jsonl). */
   decode?: number;
-  /** Tokenizer spec for decoding; default: `options.tokenizer` of DIR/megadocs.json. */
+  /** Tokenizer spec for decoding; default: `options.tokenizer` of the run's megadocs.json (see DatasetWriter). */
+  tokenizer?: string;
+}
+
+/**
+ * The megadocs run that wrote a dataset, from its megadocs.json: in DIR itself, or in the run directory above
+ * DIR for a stream of a `--streams separate` run (OUT/real/, OUT/synthetic/).
+ */
+export interface DatasetWriter {
+  /** `pack`, `generate` or `run` (undefined in a megadocs.json that does not say). */
+  command?: string;
+  /** The run directory: the `--out` a rerun takes. */
+  runDir: string;
+  /** The tokenizer it packed with (`tiktoken:PATH` with an absolute PATH). */
   tokenizer?: string;
 }
 
@@ -44,6 +58,8 @@ export interface InspectReport {
   /** rawBytes / storedBytes. */
   compressionRatio: number;
   decoded: Array<{ sample: number; text: string }>;
+  /** The run that wrote the dataset, when its megadocs.json is there (null otherwise). */
+  writer: DatasetWriter | null;
 }
 
 type Problem = (where: string, message: string) => void;
@@ -68,6 +84,13 @@ export async function inspectDataset(dir: string, options: InspectOptions = {}):
   try {
     index = JSON.parse(await readFile(indexFile, 'utf8'));
   } catch (error) {
+    const streams = await separateStreams(dir);
+    if (streams) {
+      throw new MegadocsError('BAD_INPUT', 'holds the two datasets of a `--streams separate` run, not one', {
+        where: dir,
+        hint: `Inspect each of them: ${streams.map((stream) => `megadocs inspect ${stream}`).join(', then ')}`,
+      });
+    }
     throw new MegadocsError('BAD_INPUT', `cannot read index.json (${messageOf(error)})`, {
       where: indexFile,
       hint: 'Point at a complete dataset directory: index.json is written last, when every shard is there',
@@ -89,6 +112,7 @@ export async function inspectDataset(dir: string, options: InspectOptions = {}):
     storedBytes: 0,
     compressionRatio: 0,
     decoded: [],
+    writer: await datasetWriter(dir),
   };
   const problem: Problem = (where, message) => {
     report.problems.push(`${where}: ${message}`);
@@ -253,7 +277,7 @@ async function inspectMds(
     }
   }
   if (decodeIds.length > 0) {
-    const encoder = await loadEncoder(await decodeTokenizer(dir, options));
+    const encoder = await loadEncoder(decodeTokenizer(dir, report.writer, options));
     report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
   }
 }
@@ -299,18 +323,51 @@ function inspectMdsSamples(
   }
 }
 
-/** The tokenizer to decode with: the option, else the one the pack command recorded in megadocs.json. */
-async function decodeTokenizer(dir: string, options: InspectOptions): Promise<string> {
-  if (options.tokenizer) return options.tokenizer;
+/** The datasets of a `--streams separate` run in `dir` (from its mixture.json), or undefined when it is none. */
+async function separateStreams(dir: string): Promise<string[] | undefined> {
+  const mixture = await readJson(path.join(dir, MIXTURE_FILE));
+  const streams = (mixture as { streams?: Record<string, { local?: unknown }> } | undefined)?.streams;
+  if (!streams || typeof streams !== 'object') return undefined;
+  return Object.values(streams)
+    .map((stream) => stream?.local)
+    .filter((local): local is string => typeof local === 'string')
+    .map((local) => path.join(dir, local));
+}
+
+async function readJson(file: string): Promise<unknown> {
   try {
-    const manifest = JSON.parse(await readFile(path.join(dir, 'megadocs.json'), 'utf8'));
-    const spec = manifest?.options?.tokenizer;
-    if (typeof spec === 'string') return spec;
+    return JSON.parse(await readFile(file, 'utf8'));
   } catch {
-    // no manifest: fall through to the error below
+    return undefined;
   }
+}
+
+/** The run that wrote the dataset in `dir`: its megadocs.json, or that of a separate-streams run above it. */
+async function datasetWriter(dir: string): Promise<DatasetWriter | null> {
+  const parent = path.dirname(path.resolve(dir));
+  const streamsAbove = (await separateStreams(parent)) ?? [];
+  const runDirs = [dir, ...(streamsAbove.includes(path.resolve(dir)) ? [parent] : [])];
+  for (const runDir of runDirs) {
+    const manifest = (await readJson(path.join(runDir, 'megadocs.json'))) as
+      | { command?: unknown; options?: { tokenizer?: unknown } }
+      | undefined;
+    if (!manifest || typeof manifest !== 'object') continue;
+    const { command, options } = manifest;
+    return {
+      command: typeof command === 'string' ? command : undefined,
+      runDir,
+      tokenizer: typeof options?.tokenizer === 'string' ? options.tokenizer : undefined,
+    };
+  }
+  return null;
+}
+
+/** The tokenizer to decode with: the option, else the one the writing run recorded in its megadocs.json. */
+function decodeTokenizer(dir: string, writer: DatasetWriter | null, options: InspectOptions): string {
+  const spec = options.tokenizer ?? writer?.tokenizer;
+  if (spec) return spec;
   throw new MegadocsError('BAD_OPTION', 'no tokenizer to decode with', {
-    where: path.join(dir, 'megadocs.json'),
+    where: path.join(writer?.runDir ?? dir, 'megadocs.json'),
     hint: 'Pass --tokenizer (e.g. o200k_base): the dataset has no megadocs.json naming the tokenizer it was packed with',
   });
 }

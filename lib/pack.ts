@@ -6,16 +6,16 @@ import type { Sequence, Stage, TokenizedDoc } from './types.js';
 
 export type TailMode = 'drop' | 'pad' | 'keep';
 
-export interface PackOptions {
+interface PackSettings {
   seqLen: number;
-  /** What happens to the last partial sequence (default drop). */
-  tail: TailMode;
   /** Record segment starts (0 and every document start) in `Sequence.boundaries`. */
   boundaries: boolean;
-  /** Token used to fill the last sequence with `tail: 'pad'` (usually EOS). */
-  padId?: number;
   stats?: PackStats;
 }
+
+/** What happens to the last partial sequence: dropped or kept shorter, or padded with `padId` (usually EOS). */
+export type PackOptions = PackSettings &
+  ({ tail: Exclude<TailMode, 'pad'>; padId?: number } | { tail: 'pad'; padId: number });
 
 export interface PackStats {
   documents: number;

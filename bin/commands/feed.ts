@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
 import { DEFAULT_WINDOW_SHARDS, writeFeed } from '../../lib/feed.js';
+import { commandFor } from '../command-table.js';
 
 function integer(name: string, minimum: number) {
   return (value: string): number => {
@@ -33,12 +34,7 @@ of each window come out in a permutation keyed by (seed, epoch, window). Memory 
 shards. Each epoch of --epochs gets its own permutations; without --shuffle every epoch is storage order.`;
 
 export function register(program: Command): void {
-  program
-    .command('feed')
-    .description(
-      'stream the tokens of an MDS dataset to stdout as raw integers (for a trainer reading a pipe)',
-    )
-    .argument('<dir>', 'dataset directory (holds index.json)')
+  commandFor(program, 'feed')
     .option('--dtype <dtype>', 'uint32 or uint16', dtype, 'uint32' as const)
     .option('--shuffle', 'shuffle at sequence level (see below)', false)
     .option('--seed <n>', 'shuffle seed', integer('--seed', 0), 0)

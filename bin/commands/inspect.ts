@@ -2,7 +2,8 @@
 // exits 0 when valid, 2 with the problems (each naming its shard) otherwise.
 import type { Command } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
-import { type InspectReport, inspectDataset } from '../../lib/inspect.js';
+import { type DatasetWriter, type InspectReport, inspectDataset } from '../../lib/inspect.js';
+import { commandFor } from '../command-table.js';
 
 function wholeNumber(value: string): number {
   const number = Number(value);
@@ -12,6 +13,21 @@ function wholeNumber(value: string): number {
     });
   }
   return number;
+}
+
+/**
+ * How to get a sound dataset again. The same command alone is refused (the run is complete), so the rerun
+ * needs --overwrite, in the run directory (for a --streams separate stream, the directory above it).
+ */
+function repairHint(writer: DatasetWriter | null): string {
+  if (!writer?.command)
+    return 'Copy the dataset again from where it came from, or rewrite it with the command that made it';
+  const paid =
+    writer.command === 'pack' ? '' : ' (this empties its journal too: every LLM request is sent again)';
+  return (
+    `Rewrite it: rerun the \`megadocs ${writer.command}\` command that wrote ${writer.runDir} with --overwrite${paid}, ` +
+    'or copy the dataset again from where it came from'
+  );
 }
 
 function humanSummary(report: InspectReport): string {
@@ -40,12 +56,7 @@ function humanSummary(report: InspectReport): string {
 }
 
 export function register(program: Command): void {
-  program
-    .command('inspect')
-    .description(
-      'validate a dataset written by megadocs (index.json, every shard, every sample) and summarize it',
-    )
-    .argument('<dir>', 'dataset directory (holds index.json)')
+  commandFor(program, 'inspect')
     .option('--decode <n>', 'decode the first N samples to text', wholeNumber)
     .option('--tokenizer <spec>', 'tokenizer for --decode (default: the one in DIR/megadocs.json)')
     .option('--json', 'print the report as JSON on stdout', false)
@@ -63,7 +74,7 @@ export function register(program: Command): void {
           const more = report.problems.length > 20 ? `\n  ... and ${report.problems.length - 20} more` : '';
           throw new MegadocsError('CORRUPT', `${report.problems.length} problem(s):\n  ${shown}${more}`, {
             where: dir,
-            hint: 'Rewrite the damaged shards (rerun the command that wrote the dataset), or copy them again',
+            hint: repairHint(report.writer),
           });
         }
       },

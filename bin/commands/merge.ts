@@ -3,17 +3,13 @@
 import type { Command } from 'commander';
 import { HubPusher } from '../../lib/hub/push.js';
 import { mergeRankIndexes } from '../../lib/merge.js';
+import { commandFor } from '../command-table.js';
 import { addPushOption, connectHub, describeRetry, pushTargetFrom } from '../hub-options.js';
 import { integerAtLeast } from '../options.js';
 import { formatCount, ProgressDisplay } from '../progress.js';
 
 export function register(program: Command): void {
-  const command = program
-    .command('merge')
-    .description(
-      'write OUT/index.json over all OUT/rank-NNNNN/ datasets written by --rank/--world-size workers',
-    )
-    .argument('<out>', 'the --out directory the ranks wrote to');
+  const command = commandFor(program, 'merge');
   addPushOption(command)
     .option(
       '--world-size <n>',

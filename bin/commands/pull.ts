@@ -5,19 +5,14 @@ import { MegadocsError } from '../../lib/errors.js';
 import { resolveHubFiles } from '../../lib/hub/files.js';
 import { type PullSummary, pullHubFiles } from '../../lib/hub/pull.js';
 import { parseHubUrl } from '../../lib/hub/url.js';
+import { commandFor } from '../command-table.js';
 import { addHubSelectionOptions, connectHub, describeRetry, hubSelectionFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { integerAtLeast } from '../options.js';
 import { eta, formatBytes, formatDuration, ProgressDisplay, rate } from '../progress.js';
 
 export function register(program: Command): void {
-  const command = program
-    .command('pull')
-    .description(
-      'download Hub dataset files to DIR (same layout), verified, resumable; reads HF_TOKEN and HF_ENDPOINT',
-    )
-    .argument('<source>', 'hf://datasets/ORG/NAME[@REVISION][/PATH-OR-GLOB]')
-    .argument('<dir>', 'destination directory');
+  const command = commandFor(program, 'pull');
   addHubSelectionOptions(command)
     .option('-j, --concurrency <n>', 'files downloaded at once', integerAtLeast(1), 8)
     .option('-q, --quiet', 'no progress and no summary on stderr', false)

@@ -70,7 +70,6 @@ class CompressionWorker {
     this.worker = startWorker(import.meta.url, 'zstd-worker', {
       workerData: { engine } satisfies CompressWorkerSettings,
     });
-    this.worker.unref();
     this.worker.on('message', (reply: CompressReply) => {
       const waiting = this.waiting.shift();
       if (this.waiting.length === 0) this.worker.unref();
@@ -83,6 +82,9 @@ class CompressionWorker {
     this.worker.on('exit', (code) =>
       this.retire(new Error(`the compression worker exited with code ${code}`)),
     );
+    // After the listeners: on Node 20 adding a 'message' listener refs the worker again, and a worker started
+    // ahead (prewarmZstdCompression) that never gets a frame would keep the process from exiting.
+    this.worker.unref();
   }
 
   /** Sends a copy of `input` (at most ZSTD_PIECE_BYTES) to be compressed, in a buffer the worker hands back. */

@@ -45,14 +45,25 @@ interface NativeBinding {
   versionString(): string;
 }
 
+/** zstd-napi's native binding, or why it does not load (not installed, or installed without its build). */
+function loadNativeBinding(): { binding: NativeBinding } | { missing: string } {
+  try {
+    return { binding: require('zstd-napi/binding') as NativeBinding };
+  } catch {
+    try {
+      require.resolve('zstd-napi/package.json');
+      return { missing: 'zstd-napi is installed but its native build is missing' };
+    } catch {
+      return { missing: 'zstd-napi is not installed' };
+    }
+  }
+}
+
 /** libzstd's streaming compressor; undefined when zstd-napi is not installed or its build is missing. */
 function nativeEngine(): ZstdEngine | undefined {
-  let binding: NativeBinding;
-  try {
-    binding = require('zstd-napi/binding') as NativeBinding;
-  } catch {
-    return undefined;
-  }
+  const loaded = loadNativeBinding();
+  if (!('binding' in loaded)) return undefined;
+  const { binding } = loaded;
   const output = new Uint8Array(binding.cStreamOutSize());
   const empty = new Uint8Array(0);
   return {
@@ -135,4 +146,18 @@ export async function loadZstdEngine(choice: ZstdEngineChoice = DEFAULT_ZSTD_ENG
 /** The name of the engine loadZstdEngine(choice) picks, without loading zstd-codec's wasm. */
 export function zstdEngineName(choice: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE): string {
   return nativeEngineWanted(choice)?.name ?? 'zstd-codec';
+}
+
+/**
+ * The engine loadZstdEngine(choice) picks, for a summary: its name and, when libzstd was wanted but zstd-napi
+ * did not load (it is built at `npm install`, which drops it silently without a C++ compiler), why and what it costs.
+ */
+export function describeZstdEngine(choice: ZstdEngineChoice = DEFAULT_ZSTD_ENGINE): string {
+  if (choice === 'zstd-codec') return 'zstd-codec (asked for)';
+  const loaded = loadNativeBinding();
+  if ('binding' in loaded) return zstdEngineName(choice);
+  return (
+    `zstd-codec (wasm, ~4x slower than libzstd: ${loaded.missing}; it is compiled at npm install, ` +
+    'which needs a C++ compiler: install one, e.g. g++ and make, then run npm install again)'
+  );
 }

@@ -35,7 +35,7 @@ export interface Encoder {
 
 export const DEFAULT_TOKENIZER = 'o200k_base';
 export const TOKENIZER_NAMES = ['o200k_base', 'cl100k_base', 'r50k_base'] as const;
-const TIKTOKEN_PREFIX = 'tiktoken:';
+export const TIKTOKEN_PREFIX = 'tiktoken:';
 const END_OF_TEXT = '<|endoftext|>';
 
 interface EncodingParts {
