@@ -1,6 +1,8 @@
 // Progress on stderr: one live line per stage (cli-progress) while a TTY is attached and --quiet is off,
 // and a closing summary. Nothing is drawn when stderr is not a TTY, so logs and pipes stay clean.
 import cliProgress from 'cli-progress';
+import { describeZstdEngine, type ZstdEngineChoice } from '../lib/codecs/zstd-engines.js';
+import type { SourceStats } from '../lib/sources/types.js';
 
 export interface ProgressOptions {
   quiet?: boolean;
@@ -45,8 +47,17 @@ export class ProgressDisplay {
   /** A message between redraws (warnings): printed above the live lines, or plainly when no bar is shown. */
   log(message: string): void {
     if (this.options.quiet) return;
-    if (this.bars) this.bars.log(`${message}\n`);
-    else this.stream.write(`${message}\n`);
+    this.print(message);
+  }
+
+  /** `warning: MESSAGE`, printed even with --quiet (warnings always reach stderr). */
+  warn(message: string): void {
+    this.print(`warning: ${message}`);
+  }
+
+  private print(line: string): void {
+    if (this.bars) this.bars.log(`${line}\n`);
+    else this.stream.write(`${line}\n`);
   }
 
   stop(): void {
@@ -101,4 +112,31 @@ export function rate(count: number, elapsedSeconds: number): number {
 /** Estimated seconds left, or Infinity when the rate is unknown. */
 export function eta(done: number, total: number, perSecond: number): number {
   return perSecond > 0 ? Math.max(0, total - done) / perSecond : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The documents of the whole input: exact once every input byte is read, else extrapolated from the bytes read
+ * so far (documents read x input bytes / bytes read); undefined while the input's size is unknown.
+ */
+export function estimatedDocuments(source: SourceStats, inputBytes: number | undefined): number | undefined {
+  if (!inputBytes || source.bytes === 0) return undefined;
+  return source.bytes >= inputBytes ? source.documents : (source.documents * inputBytes) / source.bytes;
+}
+
+/** Warns (also under --quiet) when the inputs gave no document: the command wrote an empty output. */
+export function warnIfNoDocuments(display: ProgressDisplay, source: SourceStats): void {
+  if (source.documents > 0) return;
+  const skipped = source.skipped > 0 ? `, ${source.skipped} malformed records skipped` : '';
+  display.warn(
+    `the inputs hold no documents (${source.files} file(s) read${skipped}): the output is empty. ` +
+      'Check the input paths, --text-field and --on-error',
+  );
+}
+
+/** The summary row naming the zstd compressor (and why, when it is the slower one); none without compression. */
+export function compressorRows(
+  compression: string,
+  engine: ZstdEngineChoice | undefined,
+): Array<[string, string]> {
+  return compression === 'none' ? [] : [['compressor', describeZstdEngine(engine)]];
 }

@@ -44,7 +44,7 @@ const TYPE_NAMES: Record<string, string> = {
   number: 'a number',
   string: 'a string',
   boolean: 'true or false',
-  array: 'a list (a JSON array, or a comma-separated string)',
+  array: 'a list (a JSON array)',
   object: 'a JSON object',
 };
 

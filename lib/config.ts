@@ -14,6 +14,7 @@ import { checkHashes } from './sinks/hashes.js';
 import { parseCompression } from './sinks/mds.js';
 import { checkTokenizerSpec } from './tokenize/encoders.js';
 import type { CacheDir } from './tokenize/table-cache.js';
+import { absoluteTokenizerSpec } from './tokenize/tokenizer-identity.js';
 
 export { flagOf } from './config-issues.js';
 
@@ -58,7 +59,15 @@ const llmFields = {
   api: z.enum(['chat', 'completions']).default('chat'),
   apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
   concurrency: wholeNumber(1).optional(),
+  /** Bytes of finished documents held for output order behind a slower one (the engine's default: 256 MiB). */
+  reorderBuffer: wholeNumber(1).optional(),
   maxRetries: wholeNumber(0).default(8),
+  /** Replace a generating run of other options in --out, replaying every answer its journal holds. */
+  reuseJournal: z.boolean().default(false),
+  /** Seconds requests wait for a server while none answers (loading a model, restarting); 0: give up at once. */
+  waitForServer: z.number().min(0).max(86_400).default(600),
+  /** The share of documents that may lose generations to failed requests; above it the run ends incomplete. */
+  maxFailures: z.number().min(0).max(1).default(0.01),
 };
 /** Seconds per attempt (`--timeout`: run's key `timeout`, generate's `timeoutSeconds`). */
 const timeout = z.number().min(0.001).max(86_400).default(600);
@@ -77,7 +86,8 @@ const recipeFields = {
   maxInputTokens: wholeNumber(1).optional(),
   jsonMode: z.boolean().default(true),
 };
-const tokenizer = z.string().default('o200k_base');
+/** A `tiktoken:PATH` is made absolute, so megadocs.json names the file whatever directory reads it. */
+const tokenizer = z.string().default('o200k_base').transform(absoluteTokenizerSpec);
 /** Tokenizing (the pack command's flags). */
 const tokenizeFields = {
   tokenizer,
@@ -281,6 +291,32 @@ export interface RuntimeOptions {
   cacheDir?: CacheDir;
   /** The zstd compressor: native (libzstd when zstd-napi loads, else zstd-codec; the default) or zstd-codec. */
   zstdEngine?: ZstdEngineChoice;
+}
+
+/**
+ * Config keys that decide how a run goes (servers, key, speed, patience, failure budget, where it writes), never
+ * its output bytes: left out of the run identity, so changing one continues the same run.
+ */
+const HOW_KEYS: ReadonlySet<string> = new Set([
+  'llm',
+  'apiKeyEnv',
+  'concurrency',
+  'reorderBuffer',
+  'maxRetries',
+  'maxFailures',
+  'waitForServer',
+  'timeout',
+  'timeoutSeconds',
+  'threads',
+  'workers',
+  'overwrite',
+  'reuseJournal',
+  'out',
+]);
+
+/** The options of a config that decide its output bytes (the run identity, before inputs and transforms). */
+export function outputOptions(config: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => !HOW_KEYS.has(key)));
 }
 
 /** The keys each config may have: the long flags of the command, camelCased (plus `inputs`). */

@@ -14,6 +14,7 @@ export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } fr
 export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
 export { generateStage, generationRecord } from './generate/engine.js';
+export { failureBudgetStage } from './generate/failure-budget.js';
 export { Journal } from './generate/journal.js';
 export { BUILT_IN_RECIPES, resolveRecipe } from './generate/recipes/index.js';
 // Hub, ranks

@@ -1,16 +1,20 @@
-// The run directory (`--out DIR`): refuses to clobber, continues an unfinished run of the same config,
-// and keeps megadocs.json (resolved options, versions, status, stats) up to date, always atomically.
+// The run directory (`--out DIR`): one writer at a time, refuses to clobber, continues an unfinished run of the
+// same config (or replaces it, reusing its journal), and keeps megadocs.json up to date, always atomically.
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZstdEngineChoice } from './codecs/zstd.js';
-import { MegadocsError } from './errors.js';
+import { MegadocsError, messageOf } from './errors.js';
+import { setAsideJournal } from './generate/journal-reuse.js';
+import { LOCK_FILE, OutputLock } from './output-lock.js';
+import { rewriteInPlace, writeFileAtomic } from './sinks/atomic.js';
 import { dependencyVersions, VERSION } from './version.js';
 
 export const MANIFEST_FILE = 'megadocs.json';
 export const STATE_DIR = 'state';
 
-export type RunStatus = 'running' | 'complete' | 'failed' | 'interrupted';
+/** `incomplete`: the work ended but too much of it failed (see IncompleteRunError); continued like `interrupted`. */
+export type RunStatus = 'running' | 'complete' | 'failed' | 'interrupted' | 'incomplete';
 
 export interface RunManifest {
   megadocs: string;
@@ -39,7 +43,17 @@ export interface OpenRunDirOptions {
   overwrite?: boolean;
   /** The zstd engine the run compresses with (recorded with the versions). */
   zstdEngine?: ZstdEngineChoice;
+  /**
+   * A run of other options (or the other generating command) is replaced in place: its journal is set aside in
+   * state/reused/ for the new run to replay answers from (`--reuse-journal`).
+   */
+  reuseJournal?: boolean;
+  /** Told about a dead process's lock taken over, or a status that could not be recorded. */
+  onWarning?: (message: string) => void;
 }
+
+/** The commands that journal LLM answers: a changed run of either can reuse the other's answers. */
+const JOURNAL_COMMANDS = ['generate', 'run'];
 
 /** JSON with sorted keys, so the hash does not depend on the order options were set in. */
 function canonicalJson(value: unknown): string {
@@ -54,10 +68,8 @@ export function hashConfig(identity: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(identity)).digest('hex');
 }
 
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, path);
+function manifestText(manifest: RunManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
 async function readManifest(dir: string): Promise<RunManifest | undefined> {
@@ -130,7 +142,10 @@ async function clearDir(dir: string, keep: string[] = []): Promise<void> {
   }
 }
 
-/** An open run directory. `resuming` is true when an unfinished run of the same config is continued. */
+/**
+ * An open run directory, written by this process alone (its lock is held until release()). `resuming` is true
+ * when an unfinished run of the same config is continued.
+ */
 export class RunDir {
   readonly stateDir: string;
 
@@ -138,17 +153,30 @@ export class RunDir {
     readonly dir: string,
     readonly resuming: boolean,
     private manifest: RunManifest,
+    private readonly lock: OutputLock,
+    private readonly onWarning: (message: string) => void,
   ) {
     this.stateDir = join(dir, STATE_DIR);
   }
 
+  /** Takes the directory's lock (a second writer is refused), then checks and prepares the directory. */
   static async open(options: OpenRunDirOptions): Promise<RunDir> {
+    const lock = OutputLock.acquire(options.dir, options.command, options.onWarning);
+    try {
+      return await RunDir.prepare(options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async prepare(options: OpenRunDirOptions, lock: OutputLock): Promise<RunDir> {
     const { dir, command } = options;
     const configHash = hashConfig(options.identity ?? options.options);
-    const entries = await listDir(dir);
+    const entries = (await listDir(dir)).filter((name) => name !== LOCK_FILE);
     let resuming = false;
     if (entries.length > 0 && options.overwrite) {
-      await clearDir(dir);
+      await clearDir(dir, [LOCK_FILE]);
     } else if (entries.length > 0) {
       const previous = await readManifest(dir);
       if (!previous) {
@@ -157,7 +185,14 @@ export class RunDir {
           hint: 'Pass --overwrite to replace its contents, or choose another --out',
         });
       }
+      const replaceable = JOURNAL_COMMANDS.includes(previous.command) && JOURNAL_COMMANDS.includes(command);
       if (previous.command !== command || previous.configHash !== configHash) {
+        if (options.reuseJournal && replaceable) {
+          // Set aside before the new manifest is written: a crash in between leaves the old run continuable.
+          await setAsideJournal(join(dir, STATE_DIR));
+          await clearDir(dir, [STATE_DIR, MANIFEST_FILE, LOCK_FILE]);
+          return RunDir.create(options, configHash, false, lock);
+        }
         const changes =
           previous.command === command && previous.identity
             ? `: ${describeChanges(previous.identity, options.identity ?? options.options).join('; ')}`
@@ -167,7 +202,9 @@ export class RunDir {
           `the output directory holds a \`megadocs ${previous.command}\` run with different options${changes}`,
           {
             where: dir,
-            hint: 'Rerun with the same options to continue it, pass --overwrite, or choose another --out',
+            hint: `Rerun with the same options to continue it, ${
+              replaceable ? 'pass --reuse-journal to start this run here and reuse its paid answers, ' : ''
+            }pass --overwrite, or choose another --out`,
           },
         );
       }
@@ -178,10 +215,27 @@ export class RunDir {
         });
       }
       // Same command and options, unfinished: keep the journal, redo the dataset files.
-      await clearDir(dir, [STATE_DIR, MANIFEST_FILE]);
+      await clearDir(dir, [STATE_DIR, MANIFEST_FILE, LOCK_FILE]);
       resuming = true;
     }
-    await mkdir(join(dir, STATE_DIR), { recursive: true });
+    return RunDir.create(options, configHash, resuming, lock);
+  }
+
+  /** Writes the new run's manifest (status running) into the prepared directory. */
+  private static async create(
+    options: OpenRunDirOptions,
+    configHash: string,
+    resuming: boolean,
+    lock: OutputLock,
+  ): Promise<RunDir> {
+    const { dir, command } = options;
+    await mkdir(join(dir, STATE_DIR), { recursive: true }).catch((error: unknown) => {
+      throw new MegadocsError('IO', `cannot create the state folder (${messageOf(error)})`, {
+        where: join(dir, STATE_DIR),
+        hint: 'Check free space and permissions of the output directory',
+        cause: error,
+      });
+    });
     const manifest: RunManifest = {
       megadocs: VERSION,
       command,
@@ -192,7 +246,7 @@ export class RunDir {
       versions: dependencyVersions(options.zstdEngine),
       startedAt: new Date().toISOString(),
     };
-    const runDir = new RunDir(dir, resuming, manifest);
+    const runDir = new RunDir(dir, resuming, manifest, lock, options.onWarning ?? (() => {}));
     await runDir.save();
     return runDir;
   }
@@ -205,16 +259,26 @@ export class RunDir {
 
   /** Records why the run stopped; a rerun of the same command continues it. */
   async stop(
-    status: 'failed' | 'interrupted',
+    status: Exclude<RunStatus, 'running' | 'complete'>,
     error?: unknown,
     stats?: Record<string, unknown>,
   ): Promise<void> {
     const message = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
     this.manifest = { ...this.manifest, status, error: message, stats, finishedAt: new Date().toISOString() };
-    await this.save();
+    // The disk may be full: then the manifest is rewritten in the space it holds, if it fits; either way the
+    // error that stopped the run is the one reported.
+    await this.save().catch(async (failure: unknown) => {
+      if (await rewriteInPlace(join(this.dir, MANIFEST_FILE), manifestText(this.manifest))) return;
+      this.onWarning(`could not record status ${status} in ${MANIFEST_FILE}: ${messageOf(failure)}`);
+    });
+  }
+
+  /** Gives up the directory's lock (also done when the process exits). */
+  release(): void {
+    this.lock.release();
   }
 
   private async save(): Promise<void> {
-    await writeJsonAtomic(join(this.dir, MANIFEST_FILE), this.manifest);
+    await writeFileAtomic(join(this.dir, MANIFEST_FILE), manifestText(this.manifest));
   }
 }

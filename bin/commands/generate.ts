@@ -13,6 +13,7 @@ import {
   newGenerateProgress,
   runGenerate,
 } from '../../lib/pipeline/generate.js';
+import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
 import { addHubSelectionOptions, connectHub, hubSelectionFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
@@ -25,7 +26,16 @@ import {
   numeric,
   parseByteSize,
 } from '../options.js';
-import { eta, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import {
+  compressorRows,
+  estimatedDocuments,
+  eta,
+  formatCount,
+  formatDuration,
+  ProgressDisplay,
+  rate,
+  warnIfNoDocuments,
+} from '../progress.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 function collectList(value: string, previous: string[] | undefined): string[] {
@@ -37,7 +47,10 @@ function collectList(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...items];
 }
 
-/** --llm, --model, --api, --api-key-env, --concurrency, --max-retries, --timeout: where and how requests go. */
+/**
+ * --llm, --model, --api, --api-key-env, --concurrency, --reorder-buffer, --max-retries, --max-failures, --timeout,
+ * --wait-for-server: where and how requests go.
+ */
 export function addLlmOptions(command: Command): Command {
   return command
     .option(
@@ -61,10 +74,32 @@ export function addLlmOptions(command: Command): Command {
       `requests in flight across all servers (default: ${SERVER_DEFAULT_CONCURRENCY}; ${LOCAL_DEFAULT_CONCURRENCY} for a local: model)`,
       numeric,
     )
+    .option(
+      '--reorder-buffer <bytes>',
+      'finished documents held for output order while an earlier one waits out retries (default: 256MiB)',
+      parseByteSize,
+    )
     .option('--max-retries <n>', 'retries of a request after 429, 5xx, resets and timeouts', numeric, 8)
+    .option(
+      '--reuse-journal',
+      'start this run in an --out that holds a run of other options, replaying every answer its journal holds',
+      false,
+    )
+    .option(
+      '--max-failures <F>',
+      'share of documents (0 to 1) whose requests may finally fail; above it the run ends incomplete (exit 3)',
+      numeric,
+      0.01,
+    )
     .option(
       '--timeout <seconds>',
       'per-attempt timeout, up to 86400 (a non-streamed answer arrives whole)',
+      numeric,
+      600,
+    )
+    .option(
+      '--wait-for-server <seconds>',
+      'while no server answers (loading a model, restarting), requests wait this long, then exit 2; 0: at once',
       numeric,
       600,
     );
@@ -105,10 +140,7 @@ export function addRecipeOptions(command: Command): Command {
 }
 
 export function register(program: Command): void {
-  const command = program
-    .command('generate')
-    .description('generate synthetic documents with an LLM (rephrase, MAGA, stretch) into jsonl.zst shards')
-    .argument('<inputs...>', 'files, directories (recursive) or globs: .jsonl .json .gz .zst .parquet');
+  const command = commandFor(program, 'generate');
   addRecordOptions(command);
   addLlmOptions(command);
   addRecipeOptions(command);
@@ -146,17 +178,18 @@ export function register(program: Command): void {
           apiKey,
           progress,
           signal,
-          onWarning: (message) => display.log(`warning: ${message}`),
+          onWarning: (message) => display.warn(message),
           local: localRunOptions(display, process.env),
           transformModules,
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      display.summary(
-        `megadocs generate: wrote ${config.out}`,
-        generateSummaryRows(progress.generate, summary),
-      );
+      warnIfNoDocuments(display, progress.source);
+      display.summary(`megadocs generate: wrote ${config.out}`, [
+        ...generateSummaryRows(progress.generate, summary),
+        ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
+      ]);
     } finally {
       display.stop();
       await hub?.close();
@@ -187,10 +220,7 @@ function renderProgress(progress: GenerateProgress): string {
   const { generate: stats, source } = progress;
   const seconds = (Date.now() - stats.startedAt) / 1000;
   const docsPerSecond = rate(stats.documents, seconds);
-  const estimatedTotal =
-    progress.inputBytes && source.bytes > 0
-      ? (source.documents * progress.inputBytes) / source.bytes
-      : undefined;
+  const estimatedTotal = estimatedDocuments(source, progress.inputBytes);
   const parts = [
     'generate',
     `${formatCount(stats.documents)}${estimatedTotal ? `/~${formatCount(estimatedTotal)}` : ''} docs`,
@@ -205,6 +235,18 @@ function renderProgress(progress: GenerateProgress): string {
   return parts.join('  ');
 }
 
+/** Request latency p50 / p99, or "-" when no request was answered in this run. */
+export function latencyRange(stats: GenerateStats): string {
+  const p50 = latencyQuantile(stats.latency, 0.5);
+  if (Number.isNaN(p50)) return '-';
+  return `${p50.toFixed(0)} ms / ${latencyQuantile(stats.latency, 0.99).toFixed(0)} ms`;
+}
+
+/** How many documents lost generations to failed requests (kept in megadocs.json as `failedDocuments`). */
+export function failedDocuments(stats: GenerateStats): string {
+  return `${stats.failedDocuments} with failed requests`;
+}
+
 /** The closing summary: requests, retries and failures by cause, tokens, req/s, latency, wall time. */
 export function generateSummaryRows(stats: GenerateStats, summary: GenerateSummary): Array<[string, string]> {
   const seconds = (Date.now() - stats.startedAt) / 1000;
@@ -212,7 +254,10 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
   const { requests } = stats;
   const skipped = Object.values(stats.skipped).reduce((sum, count) => sum + count, 0);
   return [
-    ['documents', `${stats.documents}${skipped ? ` (${byCause(stats.skipped)} skipped)` : ''}`],
+    [
+      'documents',
+      `${stats.documents}${skipped ? ` (${byCause(stats.skipped)} skipped)` : ''}, ${failedDocuments(stats)}`,
+    ],
     [
       'generations',
       `${stats.generations} (filtered ${byCause(stats.filtered)}, truncated ${stats.truncated})`,
@@ -229,10 +274,7 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
     ]),
     ['tokens in/out', `${formatCount(tokens.prompt)} / ${formatCount(tokens.completion)}`],
     ['req/s', formatCount(rate(requests.completed, seconds))],
-    [
-      'latency p50/p99',
-      `${latencyQuantile(stats.latency, 0.5).toFixed(0)} ms / ${latencyQuantile(stats.latency, 0.99).toFixed(0)} ms`,
-    ],
+    ['latency p50/p99', latencyRange(stats)],
     ['inputs cut', String(stats.inputsCut)],
     ['shards', String(summary.shards)],
     ['wall time', formatDuration(seconds)],

@@ -14,6 +14,7 @@ import { isHubUrl } from '../../lib/hub/url.js';
 import { TAIL_MODES } from '../../lib/pack.js';
 import { rankOutput } from '../../lib/pipeline/executor.js';
 import { newPackProgress, PACK_POINTS, type PackSummary, runPack } from '../../lib/pipeline/pack.js';
+import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
 import {
   addHubSelectionOptions,
@@ -31,15 +32,21 @@ import {
   numeric,
   parseByteSize,
 } from '../options.js';
-import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import {
+  compressorRows,
+  eta,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  ProgressDisplay,
+  rate,
+  warnIfNoDocuments,
+} from '../progress.js';
 import { addRankOptions, rankFrom } from '../rank-options.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 export function register(program: Command): void {
-  const command = program
-    .command('pack')
-    .description('tokenize documents and pack them into fixed-length sequences in MDS (or jsonl.zst) shards')
-    .argument('<inputs...>', 'files, directories (recursive) or globs: .jsonl .json .gz .zst .parquet');
+  const command = commandFor(program, 'pack');
   addRecordOptions(command);
   addTokenizeOptions(command);
   addPackOptions(command);
@@ -69,21 +76,49 @@ export function register(program: Command): void {
     display.track(() => renderProgress(progress));
     try {
       const summary = await runWithInterrupt((signal) =>
-        runPack(config, {
+        runPack(capWorkers(config, display), {
           ...runtimeOptionsFromEnv(process.env),
           progress,
           signal,
+          onWarning: (message) => display.warn(message),
           pusher,
           transformModules,
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
+      warnIfNoDocuments(display, progress.source);
       printSummary(display, summary, config, options.json as boolean);
     } finally {
       display.stop();
       await hub?.close();
     }
   });
+}
+
+/**
+ * The config with --workers capped at the cores here (os.availableParallelism()), with a warning: more
+ * tokenizer threads than cores only take memory (~20 MB each) and time to start.
+ */
+export function capWorkers<C extends { workers: number }>(config: C, display: ProgressDisplay): C {
+  const cores = availableParallelism();
+  if (config.workers <= cores) return config;
+  display.warn(
+    `--workers ${config.workers} is more than the ${cores} cores here: using ${cores} tokenizer threads`,
+  );
+  return { ...config, workers: cores };
+}
+
+/** Warns (also under --quiet) when `what` packed into no sequence at all: all of it fell into the dropped tail. */
+export function warnIfAllDropped(
+  display: ProgressDisplay,
+  what: string,
+  packed: { sequences: number; droppedTokens: number },
+  seqLen: number,
+): void {
+  if (packed.sequences > 0 || packed.droppedTokens === 0) return;
+  display.warn(
+    `all ${packed.droppedTokens} tokens were dropped: ${what} is shorter than one sequence of ${seqLen} tokens (use a smaller --seq-len, or --tail pad / keep)`,
+  );
 }
 
 /** --tokenizer, --workers, --eos/--no-eos, --bos. */
@@ -153,11 +188,7 @@ function printSummary(
   json: boolean,
 ): void {
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (summary.sequences === 0 && summary.droppedTokens > 0) {
-    display.log(
-      `warning: all ${summary.droppedTokens} tokens were dropped: the input is shorter than one sequence of ${config.seqLen} tokens (use a smaller --seq-len, or --tail pad / keep)`,
-    );
-  }
+  warnIfAllDropped(display, 'the input', summary, config.seqLen);
   display.summary(`megadocs pack: wrote ${rankOutput(config.out, config.rank)}`, [
     ['files', String(summary.files)],
     [
@@ -171,6 +202,7 @@ function printSummary(
       'shards',
       `${summary.shards} (${formatBytes(summary.rawBytes)} raw, ${formatBytes(summary.storedBytes)} stored, ${summary.compressionRatio.toFixed(2)}x)`,
     ],
+    ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
     ['wall time', formatDuration(summary.seconds)],
   ]);
 }

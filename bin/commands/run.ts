@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ASSEMBLE_MODES } from '../../lib/assemble/index.js';
 import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/config.js';
-import { latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
+import { totalTokens } from '../../lib/generate/stats.js';
 import { HubPusher } from '../../lib/hub/push.js';
 import { isHubUrl } from '../../lib/hub/url.js';
 import { rankOutput } from '../../lib/pipeline/executor.js';
@@ -15,16 +15,28 @@ import {
   runMegadocs,
 } from '../../lib/pipeline/run.js';
 import { resolveRank } from '../../lib/ranks.js';
+import { STREAM_NAMES } from '../../lib/types.js';
+import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
 import { addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
-import { eta, formatBytes, formatCount, formatDuration, ProgressDisplay, rate } from '../progress.js';
+import {
+  compressorRows,
+  estimatedDocuments,
+  eta,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  ProgressDisplay,
+  rate,
+  warnIfNoDocuments,
+} from '../progress.js';
 import { addRankOptions } from '../rank-options.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
-import { addLlmOptions, addRecipeOptions, apiKeyFrom } from './generate.js';
-import { addPackOptions, addTokenizeOptions } from './pack.js';
+import { addLlmOptions, addRecipeOptions, apiKeyFrom, failedDocuments, latencyRange } from './generate.js';
+import { addPackOptions, addTokenizeOptions, capWorkers, warnIfAllDropped } from './pack.js';
 
 /** Flags that change what is shown or where copies go, or that load code (--transform): kept out of the config. */
 const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo', 'transform']);
@@ -45,10 +57,21 @@ they are w of the output (R x E / (1 - w) sequences in all); without it each is 
 --config FILE.json: one JSON object whose keys are these long flags in camelCase ("seqLen", "llm",
 "syntheticWeight", ...) plus "inputs"; flags given on the command line override the file.`;
 
+/**
+ * Pack's flags that run accepts but does not offer: run writes MDS token shards only, so --help leaves out
+ * --format (`--format mds` still works; the config refuses jsonl and points to `megadocs generate`).
+ */
+const HIDDEN_PACK_FLAGS = ['--format'];
+
 /** Adds the options a shared declaration makes, skipping flags already declared (e.g. --tokenizer). */
-function addOptionsOnce(command: Command, declare: (scratch: Command) => Command): void {
+function addOptionsOnce(
+  command: Command,
+  declare: (scratch: Command) => Command,
+  hidden: readonly string[] = [],
+): void {
   for (const option of declare(new Command()).options) {
     if (command.options.some((existing) => existing.long === option.long)) continue;
+    if (hidden.includes(option.long!)) option.hideHelp();
     // Required values may come from --config instead: the config schema checks that they are there.
     option.mandatory = false;
     command.addOption(option);
@@ -131,16 +154,10 @@ function addMixOptions(command: Command): void {
 }
 
 export function register(program: Command): void {
-  const command = program
-    .command('run')
-    .description(
-      'documents -> LLM generations -> megadocs -> mixed, shuffled token shards (MDS), as one resumable stream',
-    )
-    .argument('[inputs...]', 'files, directories (recursive) or globs: .jsonl .json .gz .zst .parquet')
-    .option(
-      '--config <file>',
-      'a JSON file of options (keys: the long flags in camelCase); flags override it',
-    );
+  const command = commandFor(program, 'run').option(
+    '--config <file>',
+    'a JSON file of options (keys: the long flags in camelCase); flags override it',
+  );
   addRecordOptions(command);
   addOptionsOnce(command, addTokenizeOptions);
   addOptionsOnce(command, addLlmOptions);
@@ -148,7 +165,7 @@ export function register(program: Command): void {
   addOptionsOnce(command, addLocalLlmOptions);
   addAssembleOptions(command);
   addMixOptions(command);
-  addOptionsOnce(command, addPackOptions);
+  addOptionsOnce(command, addPackOptions, HIDDEN_PACK_FLAGS);
   addOptionsOnce(command, addRankOptions);
   addPushOption(command);
   addTransformOption(command, RUN_POINTS);
@@ -172,12 +189,12 @@ export function register(program: Command): void {
     display.track(...STAGE_LINES.map((render) => () => render(progress)));
     try {
       const summary = await runWithInterrupt((signal) =>
-        runMegadocs(config, {
+        runMegadocs(capWorkers(config, display), {
           ...runtimeOptionsFromEnv(process.env),
           apiKey,
           progress,
           signal,
-          onWarning: (message) => display.log(`warning: ${message}`),
+          onWarning: (message) => display.warn(message),
           local: localRunOptions(display, process.env),
           hub: hub && { client: hub.client },
           pusher,
@@ -186,6 +203,9 @@ export function register(program: Command): void {
       );
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       const out = rankOutput(config.out, { rank, worldSize });
+      warnIfNoDocuments(display, progress.source);
+      for (const stream of STREAM_NAMES)
+        warnIfAllDropped(display, `the ${stream} stream`, summary.pack[stream], config.seqLen);
       display.summary(`megadocs run: wrote ${out}`, summaryRows(summary, progress, config));
     } finally {
       display.stop();
@@ -215,30 +235,34 @@ function elapsed(progress: RunProgress): number {
   return (Date.now() - progress.startedAt) / 1000;
 }
 
-const STAGE_LINES: Array<(progress: RunProgress) => string> = [
+/** One line per stage, drawn live. The source reads ahead of the LLM calls: the run's ETA is generation's. */
+export const STAGE_LINES: Array<(progress: RunProgress) => string> = [
   (progress) => {
     const { source, inputBytes } = progress;
     const bytesPerSecond = rate(source.bytes, elapsed(progress));
-    const parts = [
+    const of = inputBytes ? ` of ${formatBytes(inputBytes)}` : '';
+    return [
       'source   ',
       `${formatCount(source.documents)} docs`,
-      `${formatBytes(source.bytes)} read (${formatBytes(bytesPerSecond)}/s)`,
-    ];
-    if (inputBytes) parts.push(`ETA ${formatDuration(eta(source.bytes, inputBytes, bytesPerSecond))}`);
-    return parts.join('  ');
+      `${formatBytes(source.bytes)}${of} read (${formatBytes(bytesPerSecond)}/s)`,
+    ].join('  ');
   },
   (progress) => {
     const stats = progress.generate;
     const seconds = elapsed(progress);
-    return [
+    const total = estimatedDocuments(progress.source, progress.inputBytes);
+    const parts = [
       'generate ',
-      `${formatCount(stats.documents)} docs`,
+      `${formatCount(stats.documents)}${total ? `/~${formatCount(total)}` : ''} docs`,
       `${stats.requests.inFlight} in flight`,
       `${formatCount(rate(stats.requests.completed, seconds))} req/s`,
       `${formatCount(stats.requests.replayed)} replayed`,
       `retries ${byCause(stats.retries)}`,
       `failures ${byCause(stats.failures)}`,
-    ].join('  ');
+    ];
+    if (total)
+      parts.push(`ETA ${formatDuration(eta(stats.documents, total, rate(stats.documents, seconds)))}`);
+    return parts.join('  ');
   },
   ({ assemble }) =>
     [
@@ -279,7 +303,7 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
   return [
     [
       'documents',
-      `${assemble.documents} in, ${assemble.kept} made synthetic output, dropped ${byCause(assemble.dropped)}`,
+      `${assemble.documents} in, ${failedDocuments(generate)}, ${assemble.kept} made synthetic output, dropped ${byCause(assemble.dropped)}`,
     ],
     [
       'generations',
@@ -290,10 +314,7 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
       `${generate.requests.completed} answered, ${generate.requests.replayed} replayed from the journal`,
     ],
     ['LLM tokens in/out', `${formatCount(usage.prompt)} / ${formatCount(usage.completion)}`],
-    [
-      'latency p50/p99',
-      `${latencyQuantile(generate.latency, 0.5).toFixed(0)} ms / ${latencyQuantile(generate.latency, 0.99).toFixed(0)} ms`,
-    ],
+    ['latency p50/p99', latencyRange(generate)],
     [
       'tokens',
       `real ${formatCount(tokens.real)}, synthetic ${formatCount(tokens.synthetic)} (expansion ${tokens.expansionFactor.toFixed(2)}x)`,
@@ -302,11 +323,36 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
       'sequences',
       `${mix.sequences.total} x ${config.seqLen} (real ${mix.sequences.real}, synthetic ${mix.sequences.synthetic}; synthetic weight ${mix.syntheticWeight.toFixed(3)})`,
     ],
+    ...droppedRows(summary),
     ['real tokens seen', formatCount(mix.realTokensSeen)],
     [
       'shards',
       `${output.shards} (${formatBytes(output.rawBytes)} raw, ${formatBytes(output.storedBytes)} stored)`,
     ],
+    ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
     ['wall time', formatDuration(summary.wallSeconds)],
   ];
+}
+
+/**
+ * What packing and mixing left out: each stream's last partial sequence (--tail), and synthetic sequences
+ * the --synthetic-weight had no room for (its slots are fewer than the sequences packed).
+ */
+function droppedRows({ pack, mix }: RunSummary): Array<[string, string]> {
+  const { real, synthetic } = pack;
+  const rows: Array<[string, string]> = [
+    [
+      'tail',
+      `${formatCount(real.droppedTokens)} real + ${formatCount(synthetic.droppedTokens)} synthetic tokens dropped, ` +
+        `${formatCount(real.paddedTokens + synthetic.paddedTokens)} padded`,
+    ],
+  ];
+  const unused = synthetic.sequences - mix.sequences.synthetic;
+  if (unused > 0) {
+    rows.push([
+      'not mixed in',
+      `${unused} synthetic sequences (the synthetic weight takes ${mix.sequences.synthetic} of ${synthetic.sequences})`,
+    ]);
+  }
+  return rows;
 }

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { rejectOnAbort } from '../abort.js';
 import type { LlmBackend } from '../backends/backend.js';
 import type { ZstdEngineChoice } from '../codecs/zstd.js';
-import { defaultWindow } from '../generate/engine.js';
+import { IncompleteRunError } from '../errors.js';
 import { Journal } from '../generate/journal.js';
+import { ReusedAnswers } from '../generate/journal-reuse.js';
 import { type BackendSettings, openBackend } from '../generate/setup.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { rankDirName } from '../merge.js';
@@ -15,6 +16,7 @@ import type { Rank } from '../ranks.js';
 import { hashConfig, RunDir } from '../rundir.js';
 import { expandInputs, inputIdentity, knownInputBytes } from '../sources/inputs.js';
 import type { ShardRef } from '../sources/types.js';
+import { tokenizerIdentity } from '../tokenize/tokenizer-identity.js';
 import {
   type ResolvedTransforms,
   resolveTransforms,
@@ -39,8 +41,13 @@ export interface Job<C, S> {
   inputs: string[];
   out: string;
   overwrite: boolean;
+  /** Replace a generating run of other options in OUT, replaying its journaled answers (`--reuse-journal`). */
+  reuseJournal?: boolean;
   rank?: Rank;
-  /** The options that decide the output bytes (the executor adds the input files and the transforms). */
+  /**
+   * The options that decide the output bytes (the executor adds the input files and the transforms, and puts a
+   * tokenizer file's hash in place of its path).
+   */
   identity: Record<string, unknown>;
   /** The command's insertion points, and the transforms given for them. */
   points: readonly TransformPoint[];
@@ -72,6 +79,8 @@ export interface JobContext {
   transforms: ResolvedTransforms;
   backend?: LlmBackend;
   journal?: Journal;
+  /** Answers of replaced runs (OUT/state/reused/), looked up by request key when the journal has none. */
+  reusedAnswers?: ReusedAnswers;
 }
 
 export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S | undefined> {
@@ -87,8 +96,14 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
   const out = rankOutput(job.out, job.rank);
   job.onInputBytes?.(knownInputBytes(shards));
   const records = transformRecords(transforms);
+  // The inputs count by the files they resolve to and their stable names, not as typed (expandLocalInput).
+  const { inputs: _inputsAsTyped, ...decisive } = job.identity;
   const identity = {
-    ...job.identity,
+    ...decisive,
+    // A tiktoken rank file counts by its contents: the same file spelled another way continues the run.
+    ...(typeof job.identity.tokenizer === 'string' && {
+      tokenizer: await tokenizerIdentity(job.identity.tokenizer),
+    }),
     inputFiles: inputIdentity(shards),
     ...(Object.keys(records).length > 0 ? { transforms: records } : {}),
   };
@@ -101,32 +116,39 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
     },
     identity,
     overwrite: job.overwrite,
+    reuseJournal: job.reuseJournal,
     zstdEngine: job.zstdEngine,
+    onWarning: job.onWarning,
   });
   let backend: LlmBackend | undefined;
   let journal: Journal | undefined;
+  let reusedAnswers: ReusedAnswers | undefined;
   try {
     if (job.llm) {
       backend = await openBackend({ ...job.llm, signal: job.signal, onWarning: job.onWarning });
       journal = await Journal.open({
         stateDir: runDir.stateDir,
         configHash: hashConfig(identity),
-        window: defaultWindow(job.llm.concurrency),
         onWarning: job.onWarning,
       });
+      reusedAnswers = await ReusedAnswers.open(runDir.stateDir);
     }
     const summary = await Promise.race([
-      job.work({ shards, out, runDir, transforms, backend, journal }),
+      job.work({ shards, out, runDir, transforms, backend, journal, reusedAnswers }),
       rejectOnAbort(job.signal, job.abortHint),
     ]);
     if (summary === undefined) await runDir.stop('interrupted', 'stopped early on request', job.stopStats());
     else await runDir.complete({ ...(summary as Record<string, unknown>) });
     return summary;
   } catch (error) {
-    await runDir.stop(job.signal?.aborted ? 'interrupted' : 'failed', error, job.stopStats());
+    const status =
+      error instanceof IncompleteRunError ? 'incomplete' : job.signal?.aborted ? 'interrupted' : 'failed';
+    await runDir.stop(status, error, job.stopStats());
     throw error;
   } finally {
     await journal?.close();
+    await reusedAnswers?.close();
     await backend?.close();
+    runDir.release();
   }
 }

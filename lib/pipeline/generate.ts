@@ -10,7 +10,6 @@ import {
 } from '../config.js';
 import { generationRecord } from '../generate/engine.js';
 import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
-import { recipeFilesIdentity } from '../generate/setup.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { jsonlSink } from '../sinks/jsonl.js';
@@ -19,7 +18,7 @@ import type { SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
 import type { DocGenerations } from '../types.js';
 import { executeJob } from './executor.js';
-import { generationSteps, recipeFor } from './generation.js';
+import { generationIdentity, generationSteps, recipeFor } from './generation.js';
 import { throughSteps } from './steps.js';
 import type { TransformModule, Transforms } from './transforms.js';
 
@@ -65,22 +64,6 @@ export function newGenerateProgress(): GenerateProgress {
   };
 }
 
-/** The options that decide the output: not the servers, the key, concurrency, retries or timeouts. */
-async function outputIdentity(config: GenerateConfig): Promise<Record<string, unknown>> {
-  const {
-    llm: _llm,
-    threads: _threads,
-    apiKeyEnv: _apiKeyEnv,
-    concurrency: _concurrency,
-    maxRetries: _maxRetries,
-    timeoutSeconds: _timeout,
-    overwrite: _overwrite,
-    out: _out,
-    ...identity
-  } = config;
-  return { ...identity, ...(await recipeFilesIdentity(config.recipe, config.templates)) };
-}
-
 /** The insertion points of `megadocs generate`: source documents before generation, generations after it. */
 export const GENERATE_POINTS = ['documents', 'generations'] as const;
 
@@ -101,7 +84,8 @@ export async function runGenerate(
     inputs: config.inputs,
     out: config.out,
     overwrite: config.overwrite,
-    identity: await outputIdentity(config),
+    reuseJournal: config.reuseJournal,
+    identity: await generationIdentity(config),
     points: GENERATE_POINTS,
     transforms: run.transforms,
     transformModules: run.transformModules,

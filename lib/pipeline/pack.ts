@@ -2,7 +2,13 @@
 // users' transforms before tokenizing and after packing, on the executor (run directory, resume, stats).
 
 import { join } from 'node:path';
-import { type PackConfig, type PackConfigInput, parsePackConfig, type RuntimeOptions } from '../config.js';
+import {
+  outputOptions,
+  type PackConfig,
+  type PackConfigInput,
+  parsePackConfig,
+  type RuntimeOptions,
+} from '../config.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import { peakRssBytes } from '../memory.js';
@@ -60,12 +66,6 @@ export function newPackProgress(): PackProgress {
   };
 }
 
-/** The options that decide the output bytes (worker count and verbosity do not). */
-function outputIdentity(config: PackConfig): Record<string, unknown> {
-  const { workers: _workers, overwrite: _overwrite, out: _out, ...identity } = config;
-  return identity;
-}
-
 /** The insertion points of `megadocs pack`: source documents before tokenizing, sequences before the sink. */
 export const PACK_POINTS = ['documents', 'sequences'] as const;
 
@@ -81,6 +81,8 @@ export interface PackRunOptions extends RuntimeOptions {
   transforms?: Transforms<PackConfig>;
   /** `--transform` modules, applied after `transforms` at each point. */
   transformModules?: readonly TransformModule[];
+  /** Warnings such as a dead process's lock on the output directory taken over. */
+  onWarning?: (message: string) => void;
 }
 
 /** Checks `input` first (parsePackConfig: every field, defaults filled in), so nothing starts on a bad config. */
@@ -95,7 +97,7 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
     out: config.out,
     overwrite: config.overwrite,
     rank: config.rank,
-    identity: outputIdentity(config),
+    identity: outputOptions(config),
     // Text output is not packed: it has no sequences.
     points: encoder ? PACK_POINTS : (['documents'] as const),
     transforms: run.transforms,
@@ -103,6 +105,7 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
     hub: run.hub,
     zstdEngine: run.zstdEngine,
     signal: run.signal,
+    onWarning: run.onWarning,
     abortHint: 'Run the same command again to start over',
     onInputBytes: (bytes) => {
       progress.inputBytes = bytes;

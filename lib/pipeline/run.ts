@@ -7,7 +7,6 @@ import type { LocalRunOptions } from '../backends/local-backend.js';
 import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig, RuntimeOptions } from '../config.js';
 import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
-import { recipeFilesIdentity } from '../generate/setup.js';
 import { statsSnapshot } from '../generate/stats.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
@@ -17,7 +16,7 @@ import { drain } from '../stream.js';
 import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
 import { STREAM_NAMES, type StreamName } from '../types.js';
 import { executeJob, type JobContext } from './executor.js';
-import { generationSteps, recipeFor } from './generation.js';
+import { generationIdentity, generationSteps, recipeFor } from './generation.js';
 import { parkStreams, partsToTokenize } from './run-spill.js';
 import { newRunProgress, type RunProgress, type RunSummary, summarize } from './run-stats.js';
 import { MIXTURE_FILE, writeOutput } from './run-write.js';
@@ -50,23 +49,6 @@ export interface RunOptions extends RuntimeOptions {
   transforms?: Transforms<RunConfig>;
   /** `--transform` modules, applied after `transforms` at each point. */
   transformModules?: readonly TransformModule[];
-}
-
-/** The options that decide the output bytes: not the servers, key, concurrency, retries, timeouts, workers. */
-async function outputIdentity(config: RunConfig): Promise<Record<string, unknown>> {
-  const {
-    llm: _llm,
-    apiKeyEnv: _apiKeyEnv,
-    concurrency: _concurrency,
-    maxRetries: _maxRetries,
-    timeout: _timeout,
-    threads: _threads,
-    workers: _workers,
-    overwrite: _overwrite,
-    out: _out,
-    ...identity
-  } = config;
-  return { ...identity, ...(await recipeFilesIdentity(config.recipe, config.templates)) };
 }
 
 /**
@@ -149,8 +131,9 @@ async function executeRun(
     inputs: config.inputs,
     out: config.out,
     overwrite: config.overwrite,
+    reuseJournal: config.reuseJournal,
     rank: { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 },
-    identity: await outputIdentity(config),
+    identity: await generationIdentity(config),
     points: RUN_POINTS,
     transforms: run.transforms,
     transformModules: run.transformModules,
