@@ -1,13 +1,20 @@
 // Tokenization throughput on real text: a single-threaded encode loop (the baseline, measured in the same
-// run) vs the tokenize stage and its worker pool. Usage: node dist/bench/tokenize.js [tokenizer] [workers] [rounds]
+// run) vs the tokenize stage and its worker pool; for a tokenizer.json (PATH or hf:...), also one thread of the
+// official Hugging Face `tokenizers` binding on the same fresh text. Usage:
+// node dist/bench/tokenize.js [tokenizer] [workers] [rounds]
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import _ from 'highland';
 import { drain } from '../lib/stream.js';
-import { type Encoder, loadEncoder } from '../lib/tokenize/encoders.js';
+import {
+  type Encoder,
+  isTokenizerJsonSpec,
+  loadEncoder,
+  tokenizerJsonFile,
+} from '../lib/tokenize/encoders.js';
 import { type EncodedBatch, TokenizerPool } from '../lib/tokenize/pool.js';
 import { tokenizeStage } from '../lib/tokenize/stage.js';
 import type { Doc } from '../lib/types.js';
@@ -83,6 +90,44 @@ async function rate(pass: () => number | Promise<number>): Promise<Rate> {
   };
 }
 
+/** The official binding (a devDependency), on the file with its added tokens removed (they are plain text here). */
+async function officialTokenizer(
+  spec: string,
+): Promise<{ encode(text: string): Promise<number> } | undefined> {
+  const binding = await import('tokenizers').catch(() => undefined);
+  if (!binding) return undefined;
+  const json = JSON.parse(await readFile(await tokenizerJsonFile(spec), 'utf8'));
+  json.added_tokens = [];
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'megadocs-bench-')), 'tokenizer.json');
+  await writeFile(file, JSON.stringify(json));
+  const tokenizer = binding.Tokenizer.fromFile(file);
+  return {
+    encode: async (text) => (await tokenizer.encode(text, null, { addSpecialTokens: false })).getIds().length,
+  };
+}
+
+/**
+ * Fresh text on one thread, each document encoded once: megadocs' encode loop on a new encoder (its piece cache
+ * empty) against the official binding, one call at a time.
+ */
+async function compareWithOfficial(tokenizer: string, docs: Doc[]): Promise<void> {
+  const official = await officialTokenizer(tokenizer);
+  if (!official) {
+    console.log('official tokenizers binding not installed (npm install --include=dev): no comparison');
+    return;
+  }
+  const theirs = await rate(async () => {
+    let tokens = 0;
+    for (const doc of docs) tokens += (await official.encode(doc.text)) + 1;
+    return tokens;
+  });
+  const fresh = await loadEncoder(tokenizer);
+  const ours = await rate(() => encodeLoop(fresh, docs));
+  console.log(
+    `fresh text, one thread: megadocs ${describe(ours)}; official tokenizers ${describe(theirs)}; megadocs / official = ${(ours.wall / theirs.wall).toFixed(2)}x`,
+  );
+}
+
 const millions = (perSecond: number) => `${(perSecond / 1e6).toFixed(2)} M tokens/s`;
 const describe = (measured: Rate) => `${millions(measured.wall)} (${millions(measured.cpu)} of CPU)`;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -97,10 +142,12 @@ async function main(): Promise<void> {
     `${tokenizer}: ${docs.length} documents, ${megabytes.toFixed(1)} MB, ${workers} workers, ${rounds} rounds`,
   );
 
+  if (isTokenizerJsonSpec(tokenizer)) await compareWithOfficial(tokenizer, docs);
+
   // Cold: a fresh stage (its pool starts and loads the encoder) vs a fresh encoder's first pass.
   const stageRate = await rate(async () => {
     let tokens = 0;
-    const stage = tokenizeStage({ tokenizer, workers, eos: true, bos: false });
+    const stage = tokenizeStage({ tokenizer, workers, eos: true });
     await drain(_(docs).through(stage), (doc) => {
       tokens += doc.tokens.length;
     });
@@ -113,7 +160,7 @@ async function main(): Promise<void> {
   );
 
   // Warm (merge caches filled, JIT done), alternating so that both see the same machine load.
-  const pool = new TokenizerPool({ tokenizer, workers, eos: true, bos: false });
+  const pool = new TokenizerPool({ tokenizer, workers, eos: true });
   await pool.ready();
   await poolPass(pool, docs);
   const ratios: number[] = [];

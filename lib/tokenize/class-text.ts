@@ -2,7 +2,8 @@
 // one-byte code for its Unicode class (letter case, mark, number, white space, other), and the regex is
 // rewritten to match those codes instead of \p{...} classes. Piece boundaries are the same (each class test
 // depends only on the class), but V8 runs the rewritten regex, without the u flag, on a one-byte string
-// about 3x faster. Texts with surrogates (astral characters) keep the original regex.
+// about 3x faster. Texts with surrogates (astral characters), or with a non-ASCII character the regex names
+// literally in a class (`[sS\u017F]`), keep the original regex.
 
 /** Stand-in codes: one per class the encodings' regexes tell apart. ASCII characters stand for themselves. */
 const CODES = {
@@ -62,11 +63,21 @@ export function classTextRegex(regex: RegExp): RegExp | undefined {
       continue;
     }
     if (char === '.' && !inClass) return undefined;
+    if (char.charCodeAt(0) >= 0x80) {
+      // Texts holding such a character keep the original regex (see nonAsciiLiterals), so it is left out here.
+      if (!inClass) return undefined;
+      continue;
+    }
     if (char === '[') inClass = true;
     if (char === ']') inClass = false;
     out += char;
   }
   return new RegExp(out, 'y');
+}
+
+/** The non-ASCII characters `regex` names literally: a text holding one is split with the original regex. */
+export function nonAsciiLiterals(regex: RegExp): string {
+  return [...regex.source.replace(/\\./gu, '')].filter((char) => char.charCodeAt(0) >= 0x80).join('');
 }
 
 const CLASS_TESTS: [RegExp, number][] = [
@@ -87,17 +98,22 @@ function classCode(char: string): number {
   return CODES.other;
 }
 
+/** The code of a character whose text keeps the original regex. */
+const ORIGINAL_REGEX = 0xff;
+
 /** Turns texts into class texts; remembers each BMP character's class the first time it is met. */
 export class ClassTexts {
   /** Class code by UTF-16 unit; 0 until looked up. */
   private readonly codes = new Uint8Array(0x10000);
   private bytes = Buffer.allocUnsafe(0);
 
-  constructor() {
+  /** `literals`: the regex's non-ASCII literals (nonAsciiLiterals); texts holding one have no class text. */
+  constructor(literals = '') {
     for (let code = 0; code < 0x80; code++) this.codes[code] = code;
+    for (let at = 0; at < literals.length; at++) this.codes[literals.charCodeAt(at)] = ORIGINAL_REGEX;
   }
 
-  /** The class text of `text` (same length), or undefined when it has a surrogate (an astral character). */
+  /** The class text of `text` (same length), or undefined when it has a surrogate (an astral character) or a literal. */
   of(text: string): string | undefined {
     if (!NON_ASCII.test(text)) return text;
     if (this.bytes.length < text.length)
@@ -107,6 +123,7 @@ export class ClassTexts {
     for (let at = 0; at < text.length; at++) {
       const unit = text.charCodeAt(at);
       let code = codes[unit]!;
+      if (code === ORIGINAL_REGEX) return undefined;
       if (code === 0 && unit !== 0) {
         if (unit >= 0xd800 && unit <= 0xdfff) return undefined;
         code = classCode(String.fromCharCode(unit));

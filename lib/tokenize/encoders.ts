@@ -1,8 +1,11 @@
 // Text <-> token ids for the named encodings (o200k_base, cl100k_base, r50k_base, tiktoken:PATH for Llama 3),
 // on gpt-tokenizer's rank tables and byte-pair merge, with two fixes that make the ids equal OpenAI tiktoken's,
-// split and looked up by piece-encoder.ts.
+// and for Hugging Face tokenizer.json files (PATH, see tokenizer-json.ts); split and looked up by piece-encoder.ts.
+
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { RawBytePairRanks } from 'gpt-tokenizer/BytePairEncodingCore';
 import {
   CL100K_TOKEN_SPLIT_REGEX,
@@ -10,11 +13,23 @@ import {
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import { MegadocsError } from '../errors.js';
+import {
+  HF_TOKENIZER_PREFIX,
+  parseHubTokenizerSpec,
+  resolveHubTokenizer,
+} from '../hub/tokenizer-download.js';
 import { dependencyVersion } from '../version.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
 import { type CacheDir, cachedTokenTables } from './table-cache.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 import { buildTokenTables, idEncoder, type TokenTables } from './token-tables.js';
+import {
+  readTokenizerJson,
+  TOKENIZER_CONFIG_JSON,
+  TOKENIZER_JSON,
+  tokenizerJsonPath,
+} from './tokenizer-json.js';
+import { tokenizerJsonFacts, tokenizerJsonTables } from './tokenizer-json-tables.js';
 
 export interface Encoder {
   /** The spec it was loaded from. */
@@ -46,19 +61,77 @@ interface EncodingParts {
   bos?: string;
 }
 
-/** Loads an encoder; rejects with a MegadocsError naming the accepted specs when `spec` is none of them. */
-export async function loadEncoder(spec: string): Promise<Encoder> {
-  return buildEncoder(spec, await loadParts(spec));
+/**
+ * Loads an encoder; rejects with a MegadocsError naming the accepted specs when `spec` is none of them.
+ * `eosToken` (--eos-token) replaces the model's EOS: one of its special or added tokens.
+ */
+export async function loadEncoder(spec: string, eosToken?: string): Promise<Encoder> {
+  if (isTokenizerJsonSpec(spec)) return tokenizerJsonEncoder(spec, eosToken);
+  return buildEncoder(spec, await loadParts(spec), eosToken);
 }
 
-/** Throws unless `spec` names a known encoding or has the `tiktoken:PATH` form (the file is read later). */
+/**
+ * Whether `spec` is the path of a tokenizer.json or of a directory that holds one: it is not a named encoding
+ * nor `tiktoken:PATH` nor `hf:...`, and it exists, ends with .json or names a folder (has a slash).
+ */
+export function isTokenizerJsonPath(spec: string): boolean {
+  if ((TOKENIZER_NAMES as readonly string[]).includes(spec)) return false;
+  if (spec.startsWith(TIKTOKEN_PREFIX) || spec.startsWith(HF_TOKENIZER_PREFIX)) return false;
+  return spec.endsWith('.json') || /[\\/]/.test(spec) || existsSync(spec);
+}
+
+/** Whether `spec` names a tokenizer.json: a PATH, or a Hub model's (`hf:ORG/REPO[@REV]`). */
+export function isTokenizerJsonSpec(spec: string): boolean {
+  return spec.startsWith(HF_TOKENIZER_PREFIX) || isTokenizerJsonPath(spec);
+}
+
+/** The local tokenizer.json of `spec`, a Hub model's downloaded first (into the Hugging Face cache) unless cached. */
+export async function tokenizerJsonFile(spec: string): Promise<string> {
+  if (spec.startsWith(HF_TOKENIZER_PREFIX)) return path.join(await resolveHubTokenizer(spec), TOKENIZER_JSON);
+  return tokenizerJsonPath(spec);
+}
+
+/** Throws unless `spec` names a known encoding, `tiktoken:PATH` or a tokenizer.json PATH (files are read later). */
 export function checkTokenizerSpec(spec: string): void {
   if ((TOKENIZER_NAMES as readonly string[]).includes(spec)) return;
   if (spec.startsWith(TIKTOKEN_PREFIX) && spec.length > TIKTOKEN_PREFIX.length) return;
+  if (spec.startsWith(HF_TOKENIZER_PREFIX)) {
+    parseHubTokenizerSpec(spec);
+    return;
+  }
+  if (isTokenizerJsonPath(spec)) return;
   throw new MegadocsError('BAD_OPTION', `unknown tokenizer ${JSON.stringify(spec)}`, {
     where: 'tokenizer',
-    hint: `Use one of ${TOKENIZER_NAMES.join(', ')} (default ${DEFAULT_TOKENIZER}), or tiktoken:PATH for a Llama 3 tiktoken rank file`,
+    hint: `Use one of ${TOKENIZER_NAMES.join(', ')} (default ${DEFAULT_TOKENIZER}), tiktoken:PATH for a Llama 3 tiktoken rank file, hf:ORG/REPO[@REV] for a Hub model's tokenizer, or PATH of a tokenizer.json (or of its directory)`,
   });
+}
+
+async function tokenizerJsonEncoder(spec: string, eosToken: string | undefined): Promise<Encoder> {
+  const json = await readTokenizerJson(await tokenizerJsonFile(spec));
+  const tables = tokenizerJsonTables(json);
+  const encodeInto = idEncoder(tables).encodeInto;
+  return {
+    name: spec,
+    ...tokenizerJsonFacts(json, eosToken),
+    encode: (text) => {
+      const ids = new Uint32Array(text.length * MAX_IDS_PER_UNIT + 3);
+      return Array.from(ids.subarray(0, encodeInto(text, ids, 0)));
+    },
+    encodeInto,
+    decode: stripped(
+      makeDecoder((id) => json.tokenBytes[id]),
+      json.decodeStrip,
+    ),
+  };
+}
+
+/** The tokenizer.json of `spec` and the tokenizer_config.json beside it, as one buffer (what decides the ids). */
+export async function tokenizerJsonContents(spec: string): Promise<Buffer> {
+  const file = await tokenizerJsonFile(spec);
+  const config = await readFile(path.join(path.dirname(file), TOKENIZER_CONFIG_JSON)).catch(() =>
+    Buffer.alloc(0),
+  );
+  return Buffer.concat([await readFile(file), Buffer.from('\0'), config]);
 }
 
 async function loadParts(spec: string): Promise<EncodingParts> {
@@ -114,6 +187,16 @@ function entryBytes(entry: string | readonly number[]): Buffer {
  */
 export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promise<TokenTables> {
   checkTokenizerSpec(spec);
+  if (isTokenizerJsonSpec(spec)) {
+    const build = async () => tokenizerJsonTables(await readTokenizerJson(await tokenizerJsonFile(spec)));
+    let contents: Buffer;
+    try {
+      contents = await tokenizerJsonContents(spec);
+    } catch {
+      return build(); // reading the file again reports the error, naming it
+    }
+    return cachedTokenTables(`tokenizer-json-${sha256(contents).slice(0, 32)}`, build, cacheDir);
+  }
   const build = async () => tablesOf(await loadParts(spec));
   if (!spec.startsWith(TIKTOKEN_PREFIX)) {
     return cachedTokenTables(`${spec}-gpt-tokenizer-${dependencyVersion('gpt-tokenizer')}`, build, cacheDir);
@@ -124,28 +207,28 @@ export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promis
   } catch {
     return build(); // reading the rank file again reports the error, naming the file
   }
-  return cachedTokenTables(
-    `tiktoken-${createHash('sha256').update(contents).digest('hex').slice(0, 32)}`,
-    build,
-    cacheDir,
-  );
+  return cachedTokenTables(`tiktoken-${sha256(contents).slice(0, 32)}`, build, cacheDir);
+}
+
+function sha256(contents: Buffer): string {
+  return createHash('sha256').update(contents).digest('hex');
 }
 
 function tablesOf(parts: EncodingParts): TokenTables {
   return buildTokenTables(parts.ranks, tiktokenSplitRegex(parts.splitRegex), factsOf(parts));
 }
 
-function buildEncoder(name: string, parts: EncodingParts): Encoder {
+function buildEncoder(name: string, parts: EncodingParts, eosToken?: string): Encoder {
   const encodePieces = idEncoder(tablesOf(parts)).encodeInto;
   return {
     name,
-    ...factsOf(parts),
+    ...factsOf(parts, eosToken),
     encode: (text) => {
       const ids = new Uint32Array(text.length * MAX_IDS_PER_UNIT);
       return Array.from(ids.subarray(0, encodePieces(text, ids, 0)));
     },
     encodeInto: encodePieces,
-    decode: makeDecoder(parts),
+    decode: tiktokenDecoder(parts),
   };
 }
 
@@ -154,13 +237,31 @@ export interface TokenizerFacts {
   vocabSize: number;
   eosId: number;
   bosId?: number;
+  /** The model prepends BOS to every text by default (tokenizer.json families; --bos/--no-bos override). */
+  addBos?: boolean;
 }
 
-function factsOf(parts: EncodingParts): TokenizerFacts {
+/** The BOS id each document starts with: `wanted` (--bos/--no-bos) or else the model's default. */
+export function documentBosId(wanted: boolean | undefined, facts: TokenizerFacts): number | undefined {
+  return (wanted ?? facts.addBos) ? facts.bosId : undefined;
+}
+
+function factsOf(parts: EncodingParts, eosToken?: string): TokenizerFacts {
   const maxSpecial = Math.max(...parts.specialTokens.values());
+  const eosId = parts.specialTokens.get(eosToken ?? parts.eos);
+  if (eosId === undefined) {
+    throw new MegadocsError(
+      'BAD_OPTION',
+      `--eos-token ${JSON.stringify(eosToken)} is not a special token of the encoding`,
+      {
+        where: 'eosToken',
+        hint: `Pass one of ${[...parts.specialTokens.keys()].slice(0, 8).join(', ')}, ...`,
+      },
+    );
+  }
   return {
     vocabSize: Math.max(parts.ranks.length, maxSpecial + 1),
-    eosId: specialId(parts, parts.eos),
+    eosId,
     bosId: parts.bos === undefined ? undefined : specialId(parts, parts.bos),
   };
 }
@@ -176,29 +277,52 @@ const NAMED_FACTS: Record<(typeof TOKENIZER_NAMES)[number], TokenizerFacts> = {
  * Vocabulary size and EOS/BOS ids of `spec`. Unlike loadEncoder this keeps nothing loaded: importing a named
  * encoding's ranks pins ~60 MB in the module cache, which the tokenizer workers already hold.
  */
-export async function tokenizerFacts(spec: string): Promise<TokenizerFacts> {
+export async function tokenizerFacts(spec: string, eosToken?: string): Promise<TokenizerFacts> {
   checkTokenizerSpec(spec);
-  const named = NAMED_FACTS[spec as keyof typeof NAMED_FACTS];
-  return named ?? factsOf(await loadParts(spec));
+  if (isTokenizerJsonSpec(spec))
+    return tokenizerJsonFacts(await readTokenizerJson(await tokenizerJsonFile(spec)), eosToken);
+  const named = eosToken === undefined ? NAMED_FACTS[spec as keyof typeof NAMED_FACTS] : undefined;
+  return named ?? factsOf(await loadParts(spec), eosToken);
 }
 
 function specialId(parts: EncodingParts, token: string): number {
   return parts.specialTokens.get(token)!;
 }
 
-/**
- * Bytes of all ids, decoded once (the core's decoder drops a leading U+FEFF and keeps state across calls).
- * Special ids decode to their names; an unknown id is an error.
- */
-function makeDecoder(parts: EncodingParts): (ids: ArrayLike<number>) => string {
+/** `decode` with up to `spaces` leading spaces taken off (a SentencePiece decoder's Strip). */
+function stripped(
+  decode: (ids: ArrayLike<number>) => string,
+  spaces: number,
+): (ids: ArrayLike<number>) => string {
+  if (spaces === 0) return decode;
+  return (ids) => {
+    const text = decode(ids);
+    let at = 0;
+    while (at < spaces && text[at] === ' ') at++;
+    return text.slice(at);
+  };
+}
+
+/** Special ids decode to their names. */
+function tiktokenDecoder(parts: EncodingParts): (ids: ArrayLike<number>) => string {
   const specialNames = new Map([...parts.specialTokens].map(([token, id]) => [id, Buffer.from(token)]));
+  return makeDecoder((id) => {
+    const entry = parts.ranks[id];
+    return entry === undefined ? specialNames.get(id) : entryBytes(entry);
+  });
+}
+
+/**
+ * Bytes of all ids, decoded once (the core's decoder drops a leading U+FEFF and keeps state across calls);
+ * an unknown id is an error.
+ */
+function makeDecoder(bytesOf: (id: number) => Uint8Array | undefined): (ids: ArrayLike<number>) => string {
   const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   return (ids) => {
-    const chunks: Buffer[] = [];
+    const chunks: Uint8Array[] = [];
     for (let index = 0; index < ids.length; index++) {
       const id = ids[index]!;
-      const entry = parts.ranks[id];
-      const bytes = entry === undefined ? specialNames.get(id) : entryBytes(entry);
+      const bytes = bytesOf(id);
       if (!bytes) {
         throw new MegadocsError('TOKENIZER', `token id ${id} is not in the vocabulary`, {
           where: `ids[${index}]`,

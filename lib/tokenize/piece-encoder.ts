@@ -4,7 +4,7 @@
 // seen for the first time goes to gpt-tokenizer's byte-pair merge. Same ids as the core's encodeNative, about
 // 3x its speed once the cache is warm.
 
-import { ClassTexts, classTextRegex } from './class-text.js';
+import { ClassTexts, classTextRegex, nonAsciiLiterals } from './class-text.js';
 import { EMPTY, occupySlot, sharedSlots } from './hash-slots.js';
 
 /** Merges one piece that is not a single token into ids (gpt-tokenizer's byte-pair core). */
@@ -44,7 +44,7 @@ const MAX_CACHED_PIECE_LENGTH = 64;
 
 /** The piece vocabulary of `ranks` (token text by rank; entries that are byte arrays, not UTF-8, are left out). */
 export function buildPieceVocabulary(
-  ranks: readonly (string | readonly number[])[],
+  ranks: readonly (string | readonly number[] | undefined)[],
   maxCachedPieces = DEFAULT_MAX_CACHED_PIECES,
 ): PieceVocabulary {
   let units = 0;
@@ -83,7 +83,7 @@ export function createPieceEncoder(parts: PieceEncoderParts): PieceEncode {
   // Sticky: a match must start where the previous one ended, so only its end (lastIndex) is needed.
   const unicodeSplitter = new RegExp(parts.splitRegex.source, `${flags}y`);
   const classSplitter = classTextRegex(parts.splitRegex);
-  const classTexts = new ClassTexts();
+  const classTexts = new ClassTexts(nonAsciiLiterals(parts.splitRegex));
   return (text, out, at) => {
     const classText = classSplitter && classTexts.of(text);
     // Boundaries found in the class text are those of the text itself (same length, same classes).

@@ -9,10 +9,12 @@ import type { TokenTables } from './token-tables.js';
 /** What the encoders need to know. */
 export interface EncoderSettings {
   tokenizer: string;
-  /** Prepend the encoder's BOS id to each text (when the encoding has one). */
-  bos: boolean;
+  /** Prepend the encoder's BOS id to each text (when the encoding has one); absent: as the model does by default. */
+  bos?: boolean;
   /** Append the encoder's EOS id to each text. */
   eos: boolean;
+  /** The EOS id to append instead of the encoder's (resolved from --eos-token). */
+  eosId?: number;
   /** Where the lookup tables are cached (see CacheDir: default ~/.cache/megadocs; false: not cached). */
   cacheDir?: CacheDir;
 }
@@ -111,6 +113,7 @@ export class TokenizerPool {
           tokenizer: options.tokenizer,
           bos: options.bos,
           eos: options.eos,
+          eosId: options.eosId,
           cacheDir: options.cacheDir,
         } satisfies WorkerSettings,
         resourceLimits: options.resourceLimits ?? WORKER_HEAP_LIMITS,

@@ -2,7 +2,7 @@
 // workers 0), batching texts so message overhead stays small and reading only a bounded window ahead.
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, Stage, TokenizedDoc } from '../types.js';
-import { loadEncoder } from './encoders.js';
+import { documentBosId, loadEncoder, tokenizerFacts } from './encoders.js';
 import { type EncodedBatch, TokenizerPool } from './pool.js';
 import type { CacheDir } from './table-cache.js';
 import { documentRoom, encodeDocument } from './token-tables.js';
@@ -14,8 +14,10 @@ export interface TokenizeOptions {
   workers: number;
   /** Append the EOS id to every document. */
   eos: boolean;
-  /** Prepend the BOS id to every document, for encodings that have one (Llama 3); ignored otherwise. */
-  bos: boolean;
+  /** The EOS token (--eos-token) instead of the model's: one of its special or added tokens. */
+  eosToken?: string;
+  /** Prepend the BOS id to every document, for encodings that have one; absent: as the model does by default. */
+  bos?: boolean;
   /** Where the workers' lookup tables are cached (see CacheDir: default ~/.cache/megadocs; false: not cached). */
   cacheDir?: CacheDir;
 }
@@ -34,8 +36,8 @@ export function tokenizeStage(options: TokenizeOptions): Stage<Doc, TokenizedDoc
 }
 
 async function* encodeOnMainThread(input: Highland.Stream<Doc>, options: TokenizeOptions) {
-  const encoder = await loadEncoder(options.tokenizer);
-  const bos = options.bos ? encoder.bosId : undefined;
+  const encoder = await loadEncoder(options.tokenizer, options.eosToken);
+  const bos = documentBosId(options.bos, encoder);
   const eos = options.eos ? encoder.eosId : undefined;
   for await (const doc of toAsyncIterable(input)) {
     const ids = new Uint32Array(documentRoom(doc.text));
@@ -55,7 +57,12 @@ interface BatchInFlight {
 }
 
 async function* encodeOnPool(input: Highland.Stream<Doc>, options: TokenizeOptions) {
-  const pool = new TokenizerPool(options);
+  // The workers get the EOS id: resolving --eos-token needs the token names, which their tables do not hold.
+  const eosId =
+    options.eosToken === undefined
+      ? undefined
+      : (await tokenizerFacts(options.tokenizer, options.eosToken)).eosId;
+  const pool = new TokenizerPool({ ...options, eosId });
   const window: BatchInFlight[] = [];
   try {
     for await (const batch of batches(toAsyncIterable(input))) {

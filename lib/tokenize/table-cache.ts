@@ -8,34 +8,24 @@ import path from 'node:path';
 import type { TokenTables } from './token-tables.js';
 
 /** Bumped whenever the layout of the tables or of this file changes. */
-const FORMAT = 1;
+const FORMAT = 3;
 const ALIGN = 8;
 
-type ArrayName =
-  | 'pieceSlots'
-  | 'pieceUnitStart'
-  | 'pieceIds'
-  | 'pieceUnits'
-  | 'byteSlots'
-  | 'byteStart'
-  | 'bytes';
-const ARRAY_TYPES = {
-  pieceSlots: Int32Array,
-  pieceUnitStart: Uint32Array,
-  pieceIds: Uint32Array,
-  pieceUnits: Uint16Array,
-  byteSlots: Int32Array,
-  byteStart: Uint32Array,
-  bytes: Uint8Array,
-} as const;
+const ARRAY_TYPES = { Int32Array, Uint32Array, Uint16Array, Uint8Array } as const;
+type ArrayType = keyof typeof ARRAY_TYPES;
+type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array;
+
+/** Where a typed array of the tables went: its place in the file's list of arrays. */
+interface ArrayRef {
+  $array: number;
+  type: ArrayType;
+  length: number;
+}
 
 interface Header {
   format: number;
-  facts: TokenTables['facts'];
-  split: TokenTables['split'];
-  maxCachedPieces: number;
-  /** Each array's element count; they follow the header in this order, each at an aligned offset. */
-  lengths: Record<ArrayName, number>;
+  /** The tables as JSON, each typed array replaced by an ArrayRef; the arrays follow, each at an aligned offset. */
+  shape: unknown;
 }
 
 /**
@@ -59,36 +49,40 @@ export async function cachedTokenTables(
   return tables;
 }
 
-function arraysOf(tables: TokenTables): Record<ArrayName, ArrayBufferView & { length: number }> {
-  return {
-    pieceSlots: tables.pieces.slots,
-    pieceUnitStart: tables.pieces.unitStart,
-    pieceIds: tables.pieces.ids,
-    pieceUnits: tables.pieces.units,
-    byteSlots: tables.bytes.slots,
-    byteStart: tables.bytes.start,
-    bytes: tables.bytes.bytes,
-  };
+/** `value` with each typed array replaced by an ArrayRef, the arrays pushed onto `arrays` in order. */
+function shapeOf(value: unknown, arrays: TypedArray[]): unknown {
+  if (ArrayBuffer.isView(value)) {
+    const array = value as TypedArray;
+    arrays.push(array);
+    return { $array: arrays.length - 1, type: array.constructor.name as ArrayType, length: array.length };
+  }
+  if (Array.isArray(value)) return value.map((item) => shapeOf(item, arrays));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, shapeOf(item, arrays)]));
+  }
+  return value;
+}
+
+/** The inverse of shapeOf: each ArrayRef replaced by `view(ref)`. */
+function fromShape(shape: unknown, view: (ref: ArrayRef) => TypedArray): unknown {
+  if (Array.isArray(shape)) return shape.map((item) => fromShape(item, view));
+  if (shape !== null && typeof shape === 'object') {
+    if ('$array' in shape) return view(shape as ArrayRef);
+    return Object.fromEntries(Object.entries(shape).map(([key, item]) => [key, fromShape(item, view)]));
+  }
+  return shape;
 }
 
 const aligned = (offset: number) => Math.ceil(offset / ALIGN) * ALIGN;
 
 /** Best effort: a cache that cannot be written only costs the next run the build. */
 function writeTables(file: string, tables: TokenTables): void {
-  const arrays = arraysOf(tables);
-  const header: Header = {
-    format: FORMAT,
-    facts: tables.facts,
-    split: tables.split,
-    maxCachedPieces: tables.pieces.maxCachedPieces,
-    lengths: Object.fromEntries(
-      Object.entries(arrays).map(([name, array]) => [name, array.length]),
-    ) as Header['lengths'],
-  };
+  const arrays: TypedArray[] = [];
+  const header: Header = { format: FORMAT, shape: shapeOf(tables, arrays) };
   const json = Buffer.from(JSON.stringify(header));
   const parts: Uint8Array[] = [Buffer.from(Uint32Array.of(json.length).buffer), json];
   let offset = 4 + json.length;
-  for (const array of Object.values(arrays)) {
+  for (const array of arrays) {
     parts.push(new Uint8Array(aligned(offset) - offset));
     offset = aligned(offset) + array.byteLength;
     parts.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
@@ -119,33 +113,20 @@ function readTables(file: string): TokenTables | undefined {
     const header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + jsonLength)).toString()) as Header;
     if (header.format !== FORMAT) return undefined;
     let offset = 4 + jsonLength;
-    const views = {} as Record<ArrayName, ArrayBufferView>;
-    for (const name of Object.keys(ARRAY_TYPES) as ArrayName[]) {
-      const Type = ARRAY_TYPES[name];
+    let complete = true;
+    const tables = fromShape(header.shape, (ref) => {
+      const Type = ARRAY_TYPES[ref.type];
       offset = aligned(offset);
-      const length = header.lengths[name];
-      if (offset + length * Type.BYTES_PER_ELEMENT > size) return undefined;
+      if (!Type || offset + ref.length * Type.BYTES_PER_ELEMENT > size) {
+        complete = false;
+        return new Uint8Array(0);
+      }
       // (TypeScript cannot type a union of typed-array constructors over a SharedArrayBuffer.)
-      views[name] = new Type(memory as unknown as ArrayBuffer, offset, length);
-      offset += length * Type.BYTES_PER_ELEMENT;
-    }
-    if (offset !== size) return undefined;
-    return {
-      facts: header.facts,
-      split: header.split,
-      pieces: {
-        slots: views.pieceSlots as Int32Array,
-        unitStart: views.pieceUnitStart as Uint32Array,
-        ids: views.pieceIds as Uint32Array,
-        units: views.pieceUnits as Uint16Array,
-        maxCachedPieces: header.maxCachedPieces,
-      },
-      bytes: {
-        slots: views.byteSlots as Int32Array,
-        start: views.byteStart as Uint32Array,
-        bytes: views.bytes as Uint8Array,
-      },
-    };
+      const view = new Type(memory as unknown as ArrayBuffer, offset, ref.length);
+      offset += ref.length * Type.BYTES_PER_ELEMENT;
+      return view;
+    });
+    return complete && offset === size ? (tables as TokenTables) : undefined;
   } catch {
     return undefined;
   }

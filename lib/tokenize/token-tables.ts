@@ -1,10 +1,13 @@
-// An encoding's lookup tables in shared memory (the piece vocabulary and the byte ranks), built once from its
-// rank table and handed to every tokenizer worker, so no worker imports or indexes the rank table itself; and
-// the id encoder made from them: the piece encoder plus gpt-tokenizer's byte-pair merge over the byte ranks.
+// An encoding's lookup tables in shared memory (the piece vocabulary, the byte ranks, a tokenizer.json's merge
+// list), built once and handed to every tokenizer worker, so no worker imports or indexes the rank table itself;
+// and the id encoder made from them: the piece encoder plus the byte-pair merge (gpt-tokenizer's over the byte
+// ranks for tiktoken encodings, the merge list's for tokenizer.json files).
 import { BytePairEncodingCore } from 'gpt-tokenizer/BytePairEncodingCore';
 import { MegadocsError } from '../errors.js';
 import { type ByteRankArrays, ByteRanks, buildByteRanks } from './byte-ranks.js';
 import type { TokenizerFacts } from './encoders.js';
+import { MergeList, type MergeListArrays } from './merge-list.js';
+import { pieceSymbols, type SymbolTables } from './merge-symbols.js';
 import {
   buildPieceVocabulary,
   createPieceEncoder,
@@ -13,13 +16,24 @@ import {
   type PieceEncode,
   type PieceVocabulary,
 } from './piece-encoder.js';
+import { applyTextSteps, type TextStep } from './text-steps.js';
 
 export interface TokenTables {
   facts: TokenizerFacts;
   /** The split regex with tiktoken's white space (see encoders.ts), as source and flags. */
   split: { source: string; flags: string };
   pieces: PieceVocabulary;
+  /** Every token's bytes by id: the ranks tiktoken encodings merge by. */
   bytes: ByteRankArrays;
+  /** A tokenizer.json's merges, which then decide instead of the byte ranks. */
+  mergeList?: MergeListTables;
+}
+
+/** What a tokenizer.json adds: its merges, the symbols a piece starts as, what is done to a text before the split. */
+export interface MergeListTables {
+  merges: MergeListArrays;
+  symbols: SymbolTables;
+  prepare: TextStep[];
 }
 
 /** Encodes text into ids; what a tokenizer worker needs (no decoding, no rank table). */
@@ -48,28 +62,71 @@ export function encodeDocument(
   return next;
 }
 
+/**
+ * `pieceTexts[id]` is the text of a token a piece is looked up as (absent: merged each time it is met);
+ * `tokenBytes[id]` every token's bytes, as text when valid UTF-8.
+ */
 export function buildTokenTables(
-  ranks: readonly (string | readonly number[])[],
+  pieceTexts: readonly (string | readonly number[] | undefined)[],
   splitRegex: RegExp,
   facts: TokenizerFacts,
+  tokenBytes: readonly (string | readonly number[] | undefined)[] = pieceTexts,
 ): TokenTables {
   return {
     facts,
     split: { source: splitRegex.source, flags: splitRegex.flags },
-    pieces: buildPieceVocabulary(ranks),
-    bytes: buildByteRanks(ranks),
+    pieces: buildPieceVocabulary(pieceTexts),
+    bytes: buildByteRanks(tokenBytes),
   };
 }
 
 export function idEncoder(tables: TokenTables): IdEncoder {
   const splitRegex = new RegExp(tables.split.source, tables.split.flags);
   // Special-token strings are never looked for: they are split and merged as the plain text they are.
-  const encodeInto = createPieceEncoder({
+  const encodePieces = createPieceEncoder({
     vocabulary: tables.pieces,
     splitRegex,
-    merge: byteRankMerge(new ByteRanks(tables.bytes), splitRegex),
+    merge: tables.mergeList
+      ? mergeListMerge(tables.mergeList)
+      : byteRankMerge(new ByteRanks(tables.bytes), splitRegex),
   });
-  return { ...tables.facts, encodeInto };
+  const prepared = tables.mergeList && applyTextSteps(tables.mergeList.prepare);
+  return { ...tables.facts, encodeInto: prepared ? preparedEncode(encodePieces, prepared) : encodePieces };
+}
+
+/**
+ * Encodes the prepared text. NFC can lengthen a text (up to 3x), so when the caller's room for `text` might not
+ * hold the prepared one, it is encoded into a scratch array first and copied when it fits.
+ */
+function preparedEncode(encodePieces: PieceEncode, prepare: (text: string) => string): PieceEncode {
+  return (text, out, at) => {
+    const prepared = prepare(text);
+    if (at + prepared.length * MAX_IDS_PER_UNIT <= out.length) return encodePieces(prepared, out, at);
+    const scratch = new Uint32Array(prepared.length * MAX_IDS_PER_UNIT);
+    const count = encodePieces(prepared, scratch, 0);
+    if (at + count > out.length) {
+      throw new MegadocsError(
+        'TOKENIZER',
+        `a text of ${text.length} characters normalized into too many tokens`,
+        {
+          hint: 'Give the encoder room for MAX_IDS_PER_UNIT ids per character of the normalized text',
+        },
+      );
+    }
+    out.set(scratch.subarray(0, count), at);
+    return at + count;
+  };
+}
+
+/** The merge list's byte-pair merge of one piece: its symbols (bytes' or characters' tokens), merged. */
+function mergeListMerge(tables: MergeListTables): MergePiece {
+  const mergeList = new MergeList(tables.merges);
+  const symbols = pieceSymbols(tables.symbols);
+  let ids = new Uint32Array(256);
+  return (piece) => {
+    if (ids.length < piece.length * 4) ids = new Uint32Array(piece.length * 8);
+    return Array.from(ids.subarray(0, mergeList.mergeInPlace(ids, symbols(piece, ids))));
+  };
 }
 
 /**

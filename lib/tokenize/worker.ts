@@ -4,7 +4,7 @@
 // protocol is defined in pool.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
-import { loadTokenTables } from './encoders.js';
+import { documentBosId, loadTokenTables } from './encoders.js';
 import type { BatchReply, SerializedError, WorkerMessage, WorkerSettings } from './pool.js';
 import { documentRoom, encodeDocument, type IdEncoder, idEncoder, type TokenTables } from './token-tables.js';
 
@@ -35,8 +35,8 @@ function encodeBatches(): void {
   // Reused for every batch, so encoding allocates nothing per token; each reply is a right-sized copy.
   let scratch = new Uint32Array(0);
   const encodeBatch = (ready: IdEncoder, id: number, texts: string[]) => {
-    const bos = settings.bos ? ready.bosId : undefined;
-    const eos = settings.eos ? ready.eosId : undefined;
+    const bos = documentBosId(settings.bos, ready);
+    const eos = settings.eos ? (settings.eosId ?? ready.eosId) : undefined;
     const room = texts.reduce((sum, text) => sum + documentRoom(text), 0);
     if (scratch.length < room) scratch = new Uint32Array(room);
     const ends = new Uint32Array(texts.length);

@@ -1,0 +1,68 @@
+// The lookup tables and the decoder of a tokenizer.json (read by tokenizer-json.ts): its tokens' bytes, its
+// merge list, and the piece vocabulary of the tokens a piece becomes by itself, so only those are looked up
+// whole (with ignore_merges every token; otherwise a token the merges do not rebuild from its bytes is left out).
+import { isUtf8 } from 'node:buffer';
+import { MegadocsError } from '../errors.js';
+import type { TokenizerFacts } from './encoders.js';
+import { buildMergeList, MergeList } from './merge-list.js';
+import { pieceSymbols } from './merge-symbols.js';
+import { buildTokenTables, type TokenTables } from './token-tables.js';
+import type { TokenizerJson } from './tokenizer-json.js';
+
+/** The vocabulary size (added tokens included), EOS (`eosToken`, --eos-token, else the config's) and BOS. */
+export function tokenizerJsonFacts(json: TokenizerJson, eosToken?: string): TokenizerFacts {
+  const idOf = (token: string | undefined, field: string) => {
+    if (token === undefined) return undefined;
+    const id = json.addedTokens.get(token);
+    if (id === undefined) {
+      throw new MegadocsError(
+        'TOKENIZER',
+        `${field} ${JSON.stringify(token)} is not an added token of the tokenizer`,
+        {
+          where: json.file,
+          hint: `Pass --eos-token with one of its added tokens: ${[...json.addedTokens.keys()].slice(0, 8).join(', ')}, ...`,
+        },
+      );
+    }
+    return id;
+  };
+  const eosId = eosToken === undefined ? idOf(json.eos, 'eos_token') : idOf(eosToken, '--eos-token');
+  if (eosId === undefined) {
+    throw new MegadocsError('TOKENIZER', 'the tokenizer names no eos_token', {
+      where: json.file.replace(/tokenizer\.json$/, 'tokenizer_config.json'),
+      hint: 'Put tokenizer_config.json (with eos_token) beside tokenizer.json, or pass --no-eos',
+    });
+  }
+  const bosId = idOf(json.bos, 'bos_token');
+  return {
+    vocabSize: json.tokenBytes.length,
+    eosId,
+    ...(bosId === undefined ? {} : { bosId, addBos: json.addBos }),
+  };
+}
+
+/** Bytes as gpt-tokenizer-style rank entries: text when valid UTF-8, else the bytes. */
+function entry(bytes: Buffer | undefined): string | number[] | undefined {
+  if (bytes === undefined) return undefined;
+  return isUtf8(bytes) ? bytes.toString('utf8') : Array.from(bytes);
+}
+
+export function tokenizerJsonTables(json: TokenizerJson): TokenTables {
+  const merges = buildMergeList(json.merges);
+  const mergeList = new MergeList(merges);
+  const symbols = pieceSymbols(json.symbols);
+  const added = new Set(json.addedTokens.values());
+  const scratch = new Uint32Array(1024);
+  /** Whether merging the text's symbols gives back the token (or ignore_merges makes a whole piece one token). */
+  const rebuilt = (id: number, text: string) => {
+    if (json.ignoreMerges) return true;
+    if (text.length * 4 > scratch.length) return false;
+    return mergeList.mergeInPlace(scratch, symbols(text, scratch)) === 1 && scratch[0] === id;
+  };
+  const pieceTexts = json.tokenTexts.map((text, id) =>
+    text !== undefined && !added.has(id) && rebuilt(id, text) ? text : undefined,
+  );
+  const tokenEntries = json.tokenBytes.map((bytes, id) => (added.has(id) ? undefined : entry(bytes)));
+  const tables = buildTokenTables(pieceTexts, json.splitRegex, tokenizerJsonFacts(json), tokenEntries);
+  return { ...tables, mergeList: { merges, symbols: json.symbols, prepare: json.prepare } };
+}
