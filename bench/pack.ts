@@ -1,7 +1,8 @@
 // bench/pack: tokens/s of the whole `megadocs pack` (read, tokenize on workers, pack, MDS + zstd, real data)
 // divided by tokens/s of a plain single-threaded gpt-tokenizer `encode` loop over the same documents,
 // measured in the same run; and peak RSS of pack at 1x, 8x and 16x the input (16x spans more than one
-// default 64 MiB shard). Usage: node dist/bench/pack.js [node flags for the pack processes, e.g. --max-semi-space-size=4]
+// default 64 MiB shard); and the time of `--format megatron` and `--format memmap` over that of MDS on the same
+// input (`--formats`: that comparison alone). Usage: node dist/bench/pack.js [--formats] [node flags for pack]
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
@@ -95,15 +96,67 @@ async function packRun(
   };
 }
 
+/** Seconds of one `megadocs pack --format FORMAT` (the summary's own time: reading to the last file landed). */
+async function formatRun(cli: string, nodeFlags: string[], input: string, out: string, format: string) {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      ...nodeFlags,
+      cli,
+      'pack',
+      input,
+      '--out',
+      out,
+      '--workers',
+      '2',
+      '--format',
+      format,
+      '--quiet',
+      '--json',
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  await rm(out, { recursive: true, force: true });
+  return (JSON.parse(stdout) as { seconds: number }).seconds;
+}
+
+const FORMAT_REPEATS = 5;
+
+/** Each format against MDS (default zstd:3) on the 8x input: runs interleaved, the median of each compared. */
+async function compareFormats(cli: string, nodeFlags: string[], input: string, work: string): Promise<void> {
+  const formats = ['mds', 'megatron', 'memmap'];
+  const seconds: Record<string, number[]> = Object.fromEntries(formats.map((format) => [format, []]));
+  for (let repeat = 0; repeat < FORMAT_REPEATS; repeat += 1) {
+    for (const format of formats) {
+      seconds[format]!.push(await formatRun(cli, nodeFlags, input, path.join(work, `out-${format}`), format));
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+  const mds = median(seconds.mds!);
+  for (const format of formats.slice(1)) {
+    const ratio = median(seconds[format]!) / mds;
+    console.log(
+      `pack --format ${format} / --format mds, 8x input, median of ${FORMAT_REPEATS}: ` +
+        `${median(seconds[format]!).toFixed(2)}s / ${mds.toFixed(2)}s = ${ratio.toFixed(3)} ` +
+        `(${((ratio - 1) * 100).toFixed(1)}% added)`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const root = repositoryRoot();
   const cli = path.join(root, 'dist/bin/megadocs.js');
   const data = path.resolve(root, '../shared/data');
   const work = await mkdtemp(path.join(tmpdir(), 'megadocs-bench-pack-'));
   try {
-    const nodeFlags = process.argv.slice(2);
-    const small = await inputDir(work, data, 1);
+    const formatsOnly = process.argv[2] === '--formats';
+    const nodeFlags = process.argv.slice(formatsOnly ? 3 : 2);
     const large = await inputDir(work, data, 8);
+    if (formatsOnly) {
+      await compareFormats(cli, nodeFlags, large, work);
+      return;
+    }
+    const small = await inputDir(work, data, 1);
     const larger = await inputDir(work, data, 16);
     // The pack runs go first, while this process is small: a child's peak RSS (ru_maxrss) starts from its
     // parent's RSS at fork, so the baseline's documents and encoder must not be loaded yet.
@@ -134,6 +187,7 @@ async function main(): Promise<void> {
       `peak RSS 8x / 1x input: ${(runs['8x, 2 workers']!.peakRssBytes / base).toFixed(2)}, ` +
         `16x / 1x: ${(runs['16x, 2 workers']!.peakRssBytes / base).toFixed(2)}`,
     );
+    await compareFormats(cli, nodeFlags, large, work);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,10 +1,9 @@
-// Streams an MDS dataset's `tokens` to a trainer as raw little-endian integers: storage order, or a seeded
-// sequence-level shuffle with bounded memory (shard order permuted, then samples within windows of shards).
+// Streams a dataset's tokens (MDS, memmap, Megatron) to a trainer as raw little-endian integers: storage order,
+// or a seeded sequence-level shuffle with bounded memory (shard order permuted, then samples within windows).
 import type { Writable } from 'node:stream';
 import { MegadocsError } from './errors.js';
+import { type FeedUnit, feedUnits, type LoadedUnit } from './feed-units.js';
 import { keyedPermutation } from './shuffle.js';
-import type { MdsShardEntry } from './sinks/mds-format.js';
-import { type MdsShard, readMdsIndex, readMdsShard } from './sinks/mds-reader.js';
 
 export interface FeedOptions {
   /** Shuffle at sequence level with this seed; storage order when absent. */
@@ -24,21 +23,11 @@ export interface FedSequence {
   sample: number;
 }
 
-function tokensOf(shard: MdsShard, at: number): FedSequence {
-  const tokens = shard.sample(at).tokens;
-  if (!ArrayBuffer.isView(tokens)) {
-    throw new MegadocsError('BAD_INPUT', 'the dataset has no ndarray column "tokens"', {
-      where: shard.name,
-      hint: 'feed reads datasets written by megadocs pack/run (MDS with a tokens column)',
-    });
-  }
-  return { tokens: tokens as FedSequence['tokens'], shard: shard.name, sample: at };
-}
-
 /**
  * Every sample's tokens, epoch after epoch. Shuffled: each epoch permutes the shard order (keyed by seed
  * and epoch), takes the shards `windowShards` at a time, and yields the samples of each window in a keyed
  * permutation of the window; so a sample can land anywhere within its window, and memory is one window.
+ * A shard is an MDS shard, a memmap part, or a run of 4096 Megatron entries (feed-units.ts).
  */
 export async function* feedSequences(dir: string, options: FeedOptions = {}): AsyncGenerator<FedSequence> {
   const epochs = options.epochs ?? 1;
@@ -53,21 +42,26 @@ export async function* feedSequences(dir: string, options: FeedOptions = {}): As
       where: 'window',
     });
   }
-  const { shards } = await readMdsIndex(dir);
+  const shards = await feedUnits(dir);
+  const fed = (unit: LoadedUnit, at: number): FedSequence => ({
+    tokens: unit.tokens(at),
+    shard: unit.name,
+    sample: at,
+  });
   for (let epoch = 0; epoch < epochs; epoch += 1) {
     if (options.shuffleSeed === undefined) {
       for (const entry of shards) {
-        const shard = await readMdsShard(dir, entry);
-        for (let at = 0; at < shard.count; at += 1) yield tokensOf(shard, at);
+        const shard = await entry.load();
+        for (let at = 0; at < shard.count; at += 1) yield fed(shard, at);
       }
       continue;
     }
     const seed = options.shuffleSeed;
     const shardOrder = keyedPermutation(shards.length, seed, `feed shards, epoch ${epoch}`);
-    const ordered: MdsShardEntry[] = shards.map((_entry, at) => shards[shardOrder(at)]!);
+    const ordered: FeedUnit[] = shards.map((_entry, at) => shards[shardOrder(at)]!);
     for (let first = 0; first < ordered.length; first += window) {
-      const loaded: MdsShard[] = [];
-      for (const entry of ordered.slice(first, first + window)) loaded.push(await readMdsShard(dir, entry));
+      const loaded: LoadedUnit[] = [];
+      for (const entry of ordered.slice(first, first + window)) loaded.push(await entry.load());
       const starts: number[] = [];
       let total = 0;
       for (const shard of loaded) {
@@ -83,7 +77,7 @@ export async function* feedSequences(dir: string, options: FeedOptions = {}): As
         const position = sampleOrder(at);
         let which = loaded.length - 1;
         while (starts[which]! > position) which -= 1;
-        yield tokensOf(loaded[which]!, position - starts[which]!);
+        yield fed(loaded[which]!, position - starts[which]!);
       }
     }
   }

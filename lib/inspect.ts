@@ -1,7 +1,8 @@
-// Validates a written dataset (MDS or jsonl) file by file against its index.json and reports what it holds:
-// shards, samples, tokens per sample, raw vs stored bytes; optionally decodes the first samples to text.
-import { readFile } from 'node:fs/promises';
+// Validates a written dataset (MDS or jsonl against index.json, Megatron .bin/.idx pairs, memmap parts) file by
+// file and reports what it holds: shards, samples, tokens per sample, raw vs stored bytes; decodes samples.
+import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parseZstdFrameHeader, zstdDecompress, zstdFrameLengths } from './codecs/zstd.js';
 import { MegadocsError, messageOf } from './errors.js';
 import { MIXTURE_FILE } from './pipeline/run-write.js';
@@ -16,6 +17,8 @@ import {
   splitSample,
 } from './sinks/mds-format.js';
 import { columnDecoders, decodeColumn } from './sinks/mds-reader.js';
+import { megatronFiles, parseMegatronIndex } from './sinks/megatron-format.js';
+import { MEMMAP_INDEX, type MemmapIndex } from './sinks/memmap.js';
 import { loadEncoder } from './tokenize/encoders.js';
 
 export interface InspectOptions {
@@ -40,7 +43,7 @@ export interface DatasetWriter {
 
 export interface InspectReport {
   dir: string;
-  format: 'mds' | 'jsonl';
+  format: 'mds' | 'jsonl' | 'megatron' | 'memmap';
   valid: boolean;
   /** Every problem found, each naming the shard (or index.json) and what is wrong. */
   problems: string[];
@@ -80,6 +83,10 @@ const isStrings = (value: unknown): value is string[] =>
 /** Inspects `dir` (index.json and every shard); never throws for a damaged dataset, it lists the problems. */
 export async function inspectDataset(dir: string, options: InspectOptions = {}): Promise<InspectReport> {
   const indexFile = path.join(dir, 'index.json');
+  const megatronPrefixes = await megatronPairs(dir);
+  if (megatronPrefixes.length > 0) return inspectMegatron(dir, megatronPrefixes, options);
+  const memmapIndex = await readJson(path.join(dir, MEMMAP_INDEX));
+  if (memmapIndex !== undefined) return inspectMemmap(dir, memmapIndex, options);
   let index: unknown;
   try {
     index = JSON.parse(await readFile(indexFile, 'utf8'));
@@ -96,9 +103,22 @@ export async function inspectDataset(dir: string, options: InspectOptions = {}):
       hint: 'Point at a complete dataset directory: index.json is written last, when every shard is there',
     });
   }
-  const report: InspectReport = {
+  const report = await emptyReport(
     dir,
-    format: (index as { format?: unknown })?.format === 'jsonl' ? 'jsonl' : 'mds',
+    (index as { format?: unknown })?.format === 'jsonl' ? 'jsonl' : 'mds',
+  );
+  const problem: Problem = (where, message) => {
+    report.problems.push(`${where}: ${message}`);
+  };
+  if (report.format === 'jsonl') await inspectJsonl(dir, index, report, problem, options);
+  else await inspectMds(dir, index, report, problem, options);
+  return finished(report);
+}
+
+async function emptyReport(dir: string, format: InspectReport['format']): Promise<InspectReport> {
+  return {
+    dir,
+    format,
     valid: true,
     problems: [],
     shards: 0,
@@ -114,14 +134,178 @@ export async function inspectDataset(dir: string, options: InspectOptions = {}):
     decoded: [],
     writer: await datasetWriter(dir),
   };
-  const problem: Problem = (where, message) => {
-    report.problems.push(`${where}: ${message}`);
-  };
-  if (report.format === 'jsonl') await inspectJsonl(dir, index, report, problem, options);
-  else await inspectMds(dir, index, report, problem, options);
+}
+
+function finished(report: InspectReport): InspectReport {
   report.valid = report.problems.length === 0;
   report.compressionRatio = report.storedBytes > 0 ? report.rawBytes / report.storedBytes : 0;
   return report;
+}
+
+/** The prefixes of the Megatron files in `dir` (a .bin or an .idx; a .bin alone is reported as unfinished). */
+async function megatronPairs(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const prefixes = names.filter((name) => /\.(bin|idx)$/.test(name)).map((name) => name.slice(0, -4));
+  return [...new Set(prefixes)].sort();
+}
+
+/** Checks memmap.json and each part: whole rows of seq_len ids, the byte size, the spans file; decodes rows. */
+async function inspectMemmap(dir: string, json: unknown, options: InspectOptions): Promise<InspectReport> {
+  const report = await emptyReport(dir, 'memmap');
+  const index = json as MemmapIndex;
+  const width = index?.dtype === 'uint16' ? 2 : index?.dtype === 'uint32' ? 4 : 0;
+  if (width === 0 || !isCount(index.seq_len) || index.seq_len === 0 || !Array.isArray(index.files)) {
+    report.problems.push(`${path.join(dir, MEMMAP_INDEX)}: needs dtype uint16 or uint32, seq_len and files`);
+    return finished(report);
+  }
+  report.shards = index.files.length;
+  const decodeIds: Array<{ sample: number; ids: ArrayLike<number> }> = [];
+  for (const file of index.files) {
+    const name = path.join(dir, String(file?.path));
+    try {
+      if (!isCount(file.tokens) || file.tokens !== file.sequences * index.seq_len)
+        throw new ShardProblem(
+          `memmap.json says ${file.tokens} tokens in ${file.sequences} rows of ${index.seq_len}`,
+        );
+      const data = await readFile(name).catch((error) => {
+        throw new ShardProblem(`cannot be read (${messageOf(error)})`);
+      });
+      if (data.length !== file.tokens * width)
+        throw new ShardProblem(
+          `has ${data.length} bytes, memmap.json says ${file.tokens} ${index.dtype} ids`,
+        );
+      if (file.spans !== null)
+        checkSpans(await readFile(path.join(dir, file.spans)).catch(() => undefined), file);
+      const ids =
+        width === 2
+          ? new Uint16Array(data.buffer, data.byteOffset, file.tokens)
+          : new Uint32Array(data.buffer, data.byteOffset, file.tokens);
+      for (let row = 0; row < file.sequences; row += 1) {
+        if (decodeIds.length < (options.decode ?? 0))
+          decodeIds.push({
+            sample: report.samples,
+            ids: ids.subarray(row * index.seq_len, (row + 1) * index.seq_len),
+          });
+        countTokens(report, index.seq_len);
+        report.samples += 1;
+      }
+      report.rawBytes += data.length;
+    } catch (error) {
+      if (error instanceof ShardProblem) report.problems.push(`${name}: ${error.message}`);
+      else throw error;
+    }
+  }
+  if (report.samples !== index.sequences)
+    report.problems.push(
+      `${path.join(dir, MEMMAP_INDEX)}: sequences is ${index.sequences}, the parts hold ${report.samples}`,
+    );
+  report.storedBytes = report.rawBytes;
+  if (decodeIds.length > 0) {
+    const encoder = await loadEncoder(
+      options.tokenizer ?? index.tokenizer ?? decodeTokenizer(dir, report.writer, options),
+    );
+    report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
+  }
+  return finished(report);
+}
+
+/** A part's spans file: gzipped lines of `start,end,id`, increasing, inside the part. */
+function checkSpans(gzipped: Buffer | undefined, file: MemmapIndex['files'][number]): void {
+  if (!gzipped) throw new ShardProblem(`its spans file ${file.spans} cannot be read`);
+  let text: string;
+  try {
+    text = gunzipSync(gzipped).toString('utf8');
+  } catch (error) {
+    throw new ShardProblem(`its spans file ${file.spans} does not gunzip (${messageOf(error)})`);
+  }
+  let previous = 0;
+  for (const [line, row] of text.split('\n').filter(Boolean).entries()) {
+    const [start, end] = row.split(',', 2).map(Number);
+    if (!isCount(start) || !isCount(end) || start! < previous || end! <= start! || end! > file.tokens)
+      throw new ShardProblem(
+        `${file.spans} line ${line + 1} is not an increasing span inside the part: ${row}`,
+      );
+    previous = end!;
+  }
+}
+
+/** Adds one entry's token count to the report's totals. */
+function countTokens(report: InspectReport, length: number): void {
+  report.tokens += length;
+  report.minTokens = Math.min(report.minTokens ?? length, length);
+  report.maxTokens = Math.max(report.maxTokens ?? length, length);
+}
+
+/** Checks each PREFIX.idx against its PREFIX.bin as Megatron's loader reads them; decodes the first entries. */
+async function inspectMegatron(
+  dir: string,
+  prefixes: string[],
+  options: InspectOptions,
+): Promise<InspectReport> {
+  const report = await emptyReport(dir, 'megatron');
+  report.shards = prefixes.length;
+  const decodeIds: Array<{ sample: number; ids: ArrayLike<number> }> = [];
+  for (const prefix of prefixes) {
+    const names = megatronFiles(prefix);
+    let bin: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      const idx = await readFile(path.join(dir, names.idx)).catch((error) => {
+        throw new ShardProblem(
+          `cannot be read (${messageOf(error)}): the pair is complete only once it is written`,
+        );
+      });
+      let parsed: ReturnType<typeof parseMegatronIndex>;
+      try {
+        parsed = parseMegatronIndex(idx);
+      } catch (error) {
+        throw new ShardProblem(messageOf(error));
+      }
+      const { lengths, pointers, documentIndices, itemBytes } = parsed;
+      if (parsed.dtype !== 'uint16' && parsed.dtype !== 'int32')
+        throw new ShardProblem(`holds ${parsed.dtype} tokens, token ids are uint16 or int32`);
+      const last = documentIndices.length - 1;
+      if (documentIndices[0] !== 0n || documentIndices[last] !== BigInt(lengths.length))
+        throw new ShardProblem(`document indices must run from 0 to ${lengths.length}`);
+      let end = 0;
+      for (let at = 0; at < lengths.length; at += 1) {
+        if (pointers[at] !== BigInt(end))
+          throw new ShardProblem(
+            `entry ${at} starts at byte ${pointers[at]}, the entries before end at ${end}`,
+          );
+        end += lengths[at]! * itemBytes;
+        countTokens(report, lengths[at]!);
+        report.samples += 1;
+      }
+      bin = await open(path.join(dir, names.bin)).catch((error) => {
+        throw new ShardProblem(`${names.bin} cannot be read (${messageOf(error)})`);
+      });
+      const binBytes = (await bin.stat()).size;
+      if (binBytes !== end)
+        throw new ShardProblem(`${names.bin} has ${binBytes} bytes, the index covers ${end}`);
+      report.rawBytes += binBytes + idx.length;
+      for (let at = 0; at < lengths.length && decodeIds.length < (options.decode ?? 0); at += 1) {
+        const bytes = Buffer.alloc(lengths[at]! * itemBytes);
+        await bin.read(bytes, 0, bytes.length, Number(pointers[at]));
+        const ids =
+          itemBytes === 2
+            ? new Uint16Array(bytes.buffer, bytes.byteOffset, lengths[at]!)
+            : new Int32Array(bytes.buffer, bytes.byteOffset, lengths[at]!);
+        decodeIds.push({ sample: report.samples - lengths.length + at, ids });
+      }
+    } catch (error) {
+      if (error instanceof ShardProblem)
+        report.problems.push(`${path.join(dir, names.idx)}: ${error.message}`);
+      else throw error;
+    } finally {
+      await bin?.close();
+    }
+  }
+  report.storedBytes = report.rawBytes;
+  if (decodeIds.length > 0) {
+    const encoder = await loadEncoder(decodeTokenizer(dir, report.writer, options));
+    report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
+  }
+  return finished(report);
 }
 
 /** Reads a stored file and checks its size and hashes against the index. */
@@ -312,10 +496,7 @@ function inspectMdsSamples(
     for (const [position, column] of columns.entries()) {
       const value = decodeColumn(column, encodings[position]!, `${where}, column ${names[position]}`);
       if (position === tokensAt) {
-        const length = (value as ArrayLike<number>).length;
-        report.tokens += length;
-        report.minTokens = Math.min(report.minTokens ?? length, length);
-        report.maxTokens = Math.max(report.maxTokens ?? length, length);
+        countTokens(report, (value as ArrayLike<number>).length);
         onTokens(report.samples, value as ArrayLike<number>);
       }
     }

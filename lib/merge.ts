@@ -1,15 +1,26 @@
-// Joins the per-rank MDS datasets `OUT/rank-NNNNN/index.json` into one `OUT/index.json` (FORMATS.md):
-// shard entries concatenated in rank order, each basename prefixed with `rank-NNNNN/`; shard files stay put.
+// Joins the per-rank datasets `OUT/rank-NNNNN/` into one: MDS shard entries concatenated in rank order into
+// `OUT/index.json`, basenames prefixed with `rank-NNNNN/` (FORMATS.md); Megatron pairs into one pair; memmap
+// parts listed in one `OUT/memmap.json`; and `OUT/megadocs.json` for the merged dataset (rank 0's options).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MegadocsError, messageOf } from './errors.js';
+import { writeFileAtomic } from './sinks/atomic.js';
+import { megatronPrefixIn, mergeMegatronRanks } from './sinks/megatron-merge.js';
+import { MEMMAP_INDEX } from './sinks/memmap.js';
+import { mergeMemmapRanks } from './sinks/memmap-merge.js';
 
 export interface MergeSummary {
   ranks: number;
+  /** `mds`, `megatron` or `memmap`: what rank 0 holds. */
+  format: 'mds' | 'megatron' | 'memmap';
+  /** Shards (MDS), parts (memmap) or 1 (the merged Megatron pair). */
   shards: number;
+  /** Samples, sequences, or Megatron entries. */
   samples: number;
   /** The written index. */
   index: string;
+  /** The index was already there with these very contents: nothing was written. */
+  alreadyComplete?: true;
 }
 
 interface ShardFile {
@@ -79,18 +90,75 @@ export async function mergeRankIndexes(
       },
     );
   }
+  const rankDirs = ranks.map(rankDirName);
+  const first = await fs.readdir(path.join(dir, rankDirs[0]!));
+  const prefix = megatronPrefixIn(first);
+  let merged: Omit<MergeSummary, 'ranks'>;
+  if (prefix !== undefined) {
+    const pair = await mergeMegatronRanks(dir, rankDirs, prefix);
+    merged = { format: 'megatron', shards: 1, samples: pair.entries, index: pair.index, ...complete(pair) };
+  } else if (first.includes(MEMMAP_INDEX)) {
+    const memmap = await mergeMemmapRanks(dir, rankDirs);
+    merged = {
+      format: 'memmap',
+      shards: memmap.parts,
+      samples: memmap.sequences,
+      index: memmap.index,
+      ...complete(memmap),
+    };
+  } else merged = await mergeMds(dir, rankDirs);
+  const manifestThere = await writeMergedManifest(dir, rankDirs, merged.format);
+  if (!manifestThere) delete merged.alreadyComplete;
+  return { ranks: ranks.length, ...merged };
+}
+
+const complete = (written: { alreadyComplete: boolean }) =>
+  written.alreadyComplete ? { alreadyComplete: true as const } : {};
+
+async function mergeMds(dir: string, rankDirs: readonly string[]): Promise<Omit<MergeSummary, 'ranks'>> {
   const shards: ShardEntry[] = [];
-  for (const rank of ranks) shards.push(...(await rankShards(dir, rankDirName(rank))));
+  for (const rankDir of rankDirs) shards.push(...(await rankShards(dir, rankDir)));
   const index = path.join(dir, 'index.json');
-  const temporary = `${index}.${process.pid}.tmp`;
-  await fs.writeFile(temporary, `${JSON.stringify({ shards, version: 2 })}\n`);
-  await fs.rename(temporary, index);
+  const text = `${JSON.stringify({ shards, version: 2 })}\n`;
+  // A rerun over the same ranks finds the same index: nothing is written (a requeued job changes nothing).
+  const alreadyComplete = (await fs.readFile(index, 'utf8').catch(() => undefined)) === text;
+  if (!alreadyComplete) await writeFileAtomic(index, text);
   return {
-    ranks: ranks.length,
+    format: 'mds',
     shards: shards.length,
     samples: shards.reduce((sum, shard) => sum + shard.samples, 0),
     index,
+    ...complete({ alreadyComplete }),
   };
+}
+
+/**
+ * OUT/megadocs.json for the merged dataset: rank 0's options (seqLen, tokenizer: what readers such as
+ * examples/pytorch_feed.py and inspect --decode take from it), the format and the ranks. Returns whether it was
+ * already there with this content.
+ */
+async function writeMergedManifest(
+  dir: string,
+  rankDirs: readonly string[],
+  format: string,
+): Promise<boolean> {
+  const rankManifest = path.join(dir, rankDirs[0]!, 'megadocs.json');
+  const options = await fs
+    .readFile(rankManifest, 'utf8')
+    .then((text) => (JSON.parse(text) as { options?: Record<string, unknown> }).options)
+    .catch(() => undefined);
+  const manifest = {
+    command: 'merge',
+    status: 'complete',
+    format,
+    ranks: rankDirs,
+    options: options ?? null,
+  };
+  const file = path.join(dir, 'megadocs.json');
+  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  if ((await fs.readFile(file, 'utf8').catch(() => undefined)) === text) return true;
+  await writeFileAtomic(file, text);
+  return false;
 }
 
 /** One rank's shard entries with basenames prefixed by the rank's folder; checks the shard files exist. */

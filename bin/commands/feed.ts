@@ -1,5 +1,5 @@
-// `megadocs feed DIR`: writes every sample's tokens to stdout as raw little-endian integers for a trainer
-// reading a pipe; storage order or a seeded shuffle; exits quietly when the reader closes the pipe.
+// `megadocs feed DIR`: writes every sample's tokens (MDS, memmap, Megatron) to stdout as raw little-endian
+// integers for a trainer reading a pipe; storage order or a seeded shuffle; quiet when the reader closes the pipe.
 import type { Command } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
 import { DEFAULT_WINDOW_SHARDS, writeFeed } from '../../lib/feed.js';
@@ -26,7 +26,9 @@ function dtype(value: string): 'uint16' | 'uint32' {
 
 const SHUFFLE_HELP = `
 Output: for each sample, its tokens as little-endian ${'`'}--dtype${'`'} integers, nothing between samples
-(read seq_len values at a time). uint16 fails with a message naming the sample if an id is >= 65536.
+(read seq_len values at a time; a Megatron pair's entries are whole documents, of any length).
+uint16 fails with a message naming the sample if an id is >= 65536. A shard is an MDS shard, a memmap
+part, or 4096 entries of a Megatron pair.
 
 Shuffle (--shuffle, reproducible for a given --seed): for each epoch, the shard order is permuted with a
 permutation keyed by (seed, epoch); the shards are then taken --window-shards at a time, and the samples

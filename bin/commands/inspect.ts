@@ -1,4 +1,4 @@
-// `megadocs inspect DIR`: validates a written dataset (MDS or jsonl) shard by shard and prints what it holds;
+// `megadocs inspect DIR`: validates a written dataset (MDS, jsonl, Megatron) shard by shard and prints what it holds;
 // exits 0 when valid, 2 with the problems (each naming its shard) otherwise.
 import type { Command } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
@@ -35,10 +35,10 @@ function humanSummary(report: InspectReport): string {
   const rows: Array<[string, string]> = [
     ['format', `${report.format}${report.compression ? ` + ${report.compression}` : ''}`],
     ['shards', String(report.shards)],
-    [report.format === 'mds' ? 'samples' : 'records', String(report.samples)],
+    [report.format === 'jsonl' ? 'records' : 'samples', String(report.samples)],
   ];
-  if (report.format === 'mds') {
-    rows.push(['columns', report.columns.join(', ')]);
+  if (report.format === 'mds') rows.push(['columns', report.columns.join(', ')]);
+  if (report.format !== 'jsonl') {
     rows.push(['tokens', String(report.tokens)]);
     if (report.minTokens !== null)
       rows.push(['tokens/sample', `${report.minTokens} min, ${report.maxTokens} max`]);
