@@ -1,4 +1,4 @@
-// Hub flags shared by the commands that read or write `hf://` datasets (--config/--split, --push-to), and the
+// Hub flags shared by the commands that read or write `hf://` datasets (--subset/--split, --push-to), and the
 // Hub connection built once from HF_ENDPOINT / HF_TOKEN in the environment the command passes in.
 import type { Command } from 'commander';
 import { Agent } from 'undici';
@@ -6,19 +6,24 @@ import { createHubClient, type HubClient, hubOptionsFromEnv, type RetryEvent } f
 import type { HubSelection } from '../lib/hub/files.js';
 import { type HubLocation, parseHubUrl } from '../lib/hub/url.js';
 
-/** --config NAME --split NAME: pick a dataset config's split instead of naming files. */
+/**
+ * --subset NAME --split NAME: pick a dataset subset's split instead of naming files; --config NAME is an alias of
+ * --subset (not on `run`, whose --config is its options file: a command that declared it keeps its own).
+ */
 export function addHubSelectionOptions(command: Command): Command {
-  return command
-    .option(
-      '--config <name>',
-      "hf:// inputs: the dataset config (from the card's configs:, else refs/convert/parquet)",
-    )
-    .option('--split <name>', 'hf:// inputs: the split of --config (default train)');
+  command.option(
+    '--subset <name>',
+    "hf:// inputs: the dataset subset (config) (from the card's configs:, else refs/convert/parquet)",
+  );
+  if (!command.options.some((option) => option.long === '--config'))
+    command.option('--config <name>', 'hf:// inputs: the same as --subset');
+  return command.option('--split <name>', 'hf:// inputs: the split of --subset (default train)');
 }
 
 export function hubSelectionFrom(options: Record<string, unknown>): HubSelection | undefined {
-  const { config, split } = options as { config?: string; split?: string };
-  return config === undefined && split === undefined ? undefined : { config, split };
+  const { subset, config, split } = options as { subset?: string; config?: string; split?: string };
+  const chosen = subset ?? config;
+  return chosen === undefined && split === undefined ? undefined : { config: chosen, split };
 }
 
 /** --push-to hf://datasets/ME/NAME[@BRANCH][/FOLDER]. */

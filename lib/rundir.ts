@@ -144,7 +144,8 @@ async function clearDir(dir: string, keep: string[] = []): Promise<void> {
 
 /**
  * An open run directory, written by this process alone (its lock is held until release()). `resuming` is true
- * when an unfinished run of the same config is continued.
+ * when an unfinished run of the same config is continued; `alreadyComplete` when it holds this very run, complete
+ * (the caller does no work and reports `recordedStats`).
  */
 export class RunDir {
   readonly stateDir: string;
@@ -155,6 +156,7 @@ export class RunDir {
     private manifest: RunManifest,
     private readonly lock: OutputLock,
     private readonly onWarning: (message: string) => void,
+    readonly alreadyComplete = false,
   ) {
     this.stateDir = join(dir, STATE_DIR);
   }
@@ -208,12 +210,8 @@ export class RunDir {
           },
         );
       }
-      if (previous.status === 'complete') {
-        throw new MegadocsError('OUTPUT_EXISTS', 'the output directory already holds this complete run', {
-          where: dir,
-          hint: 'Pass --overwrite to run it again, or choose another --out',
-        });
-      }
+      // A requeued job that already finished: nothing to do, nothing written.
+      if (previous.status === 'complete') return new RunDir(dir, false, previous, lock, () => {}, true);
       // Same command and options, unfinished: keep the journal, redo the dataset files.
       await clearDir(dir, [STATE_DIR, MANIFEST_FILE, LOCK_FILE]);
       resuming = true;
@@ -249,6 +247,11 @@ export class RunDir {
     const runDir = new RunDir(dir, resuming, manifest, lock, options.onWarning ?? (() => {}));
     await runDir.save();
     return runDir;
+  }
+
+  /** The stats the complete run recorded in megadocs.json. */
+  get recordedStats(): Record<string, unknown> {
+    return this.manifest.stats ?? {};
   }
 
   /** Marks the run complete with its final stats (written after the dataset's own index). */

@@ -3,6 +3,7 @@
 
 import { MegadocsError } from '../errors.js';
 import type { Gauge } from '../generate/gauge.js';
+import type { TextTokenizer } from '../generate/input.js';
 import type { Usage } from '../types.js';
 
 export interface ChatMessage {
@@ -51,6 +52,12 @@ export interface LlmBackend {
   readonly concurrency: number;
   /** Which form of the prompt `complete` reads. */
   readonly format: PromptFormat;
+  /** The model requests are answered by (--model, the one the server lists, or the local model's name). */
+  readonly model: string;
+  /** Tokens the model holds per request, prompt and output together, when the backend knows it. */
+  readonly contextSize?: number;
+  /** The model's own tokenizer, when it runs here (a `local:` model). */
+  readonly tokenizer?: TextTokenizer;
   complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult>;
   close(): Promise<void>;
   /** Requests waiting out a retry backoff now (they hold none of the `concurrency` slots meanwhile). */

@@ -59,6 +59,28 @@ export function isConnectionLoss(error: TransientError): boolean {
 /** What a probe found: the server answers, or why it does not (yet). */
 export type ProbeOutcome = { answers: true } | { answers: false; reason: string };
 
+/** A model `GET {base}/models` lists: its name and, from vLLM (and SGLang), its context size in tokens. */
+export interface ServedModel {
+  id: string;
+  maxModelLen?: number;
+}
+
+/** The models of a `/models` answer (`{data: [{id, max_model_len?}]}`); undefined when it is not such a list. */
+function servedModels(text: string): ServedModel[] | undefined {
+  try {
+    const body = JSON.parse(text) as { data?: Array<{ id?: unknown; max_model_len?: unknown }> };
+    if (!Array.isArray(body.data)) return undefined;
+    return body.data
+      .filter((entry) => typeof entry?.id === 'string')
+      .map((entry) => ({
+        id: entry.id as string,
+        ...(typeof entry.max_model_len === 'number' && { maxModelLen: entry.max_model_len }),
+      }));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A probe's GET waits this long at most for the answer (the connection itself: connectTimeout). */
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -119,8 +141,11 @@ export class OpenAiEndpoint {
   private readonly prefix: string;
   private readonly path: string;
   private destroyed = false;
+  /** The model name requests carry: --model, or the one the server lists. */
+  private model: string;
 
   constructor(private readonly options: EndpointOptions) {
+    this.model = options.model;
     let url: URL;
     try {
       url = new URL(options.baseUrl);
@@ -148,7 +173,7 @@ export class OpenAiEndpoint {
   /** One attempt. Throws TransientError (retry it), RequestFailedError (rejected) or MegadocsError (stop). */
   async send(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
     const where = `${this.name} ${request.label}`;
-    const body = JSON.stringify(requestBody(this.options.api, this.options.model, request));
+    const body = JSON.stringify(requestBody(this.options.api, this.model, request));
     const headers = { 'content-type': 'application/json', ...this.authorization() };
     // No per-request signal (a listener per request is measurable): an abort destroys the pool instead.
     const exchange = await post(this.pool, { path: this.path, method: 'POST', headers, body });
@@ -196,6 +221,20 @@ export class OpenAiEndpoint {
     return { answers: false, reason: `/health: HTTP ${health.status}, ${modelsPath}: ${modelsAnswer}` };
   }
 
+  /**
+   * What `GET {base}/models` lists; undefined when the server has no such route (or answers something else):
+   * it is then asked for the --model given.
+   */
+  async models(): Promise<ServedModel[] | undefined> {
+    const answer = await this.get(`${this.prefix}/models`);
+    return 'status' in answer && answer.status < 300 ? servedModels(answer.text) : undefined;
+  }
+
+  /** The model name requests carry (set once the server said what it serves). */
+  useModel(model: string): void {
+    this.model = model;
+  }
+
   /** Waits for the requests in flight, then closes the sockets. */
   close(): Promise<void> {
     return this.destroyed ? Promise.resolve() : this.pool.close();
@@ -211,8 +250,8 @@ export class OpenAiEndpoint {
     return this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {};
   }
 
-  /** One probe GET: the status, or why there is none (`connection refused`, `timeout`, ...). */
-  private async get(path: string): Promise<{ status: number } | { error: string }> {
+  /** One probe GET: the status and body, or why there is none (`connection refused`, `timeout`, ...). */
+  private async get(path: string): Promise<{ status: number; text: string } | { error: string }> {
     const timeoutMs = Math.min(this.options.timeoutMs, PROBE_TIMEOUT_MS);
     try {
       const response = await this.pool.request({
@@ -222,8 +261,7 @@ export class OpenAiEndpoint {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      await response.body.dump();
-      return { status: response.statusCode };
+      return { status: response.statusCode, text: await response.body.text() };
     } catch (error) {
       const reason = NETWORK_REASONS[(error as { code?: string }).code ?? ''];
       return { error: reason ? reason.replaceAll('_', ' ') : messageOf(error) };
@@ -262,7 +300,7 @@ export class OpenAiEndpoint {
         promptTokens: wire.usage?.prompt_tokens ?? 0,
         completionTokens: wire.usage?.completion_tokens ?? 0,
       },
-      model: wire.model ?? this.options.model,
+      model: wire.model ?? this.model,
     };
   }
 }

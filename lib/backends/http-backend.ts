@@ -13,6 +13,7 @@ import {
   RequestFailedError,
 } from './backend.js';
 import { type ApiKind, isConnectionLoss, isUnreachable, OpenAiEndpoint } from './client.js';
+import { discoverModel, type ServedModelInfo } from './discovery.js';
 import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
 import { DEFAULT_SERVER_WAIT, type ServerWaitOptions } from './server-wait.js';
 
@@ -20,7 +21,8 @@ export interface HttpBackendOptions {
   /** Base URLs (`--llm`), e.g. `http://host:8000/v1`. */
   urls: string[];
   api: ApiKind;
-  model: string;
+  /** The model requests name (`--model`); when not given, discover() asks the servers. */
+  model?: string;
   /** Sent as a bearer token; never logged or stored. */
   apiKey?: string;
   /** Requests in flight across all endpoints (`--concurrency`). */
@@ -50,6 +52,8 @@ export class HttpBackend implements LlmBackend {
   readonly format: PromptFormat;
   private readonly limiter: Limiter;
   private readonly endpoints: EndpointSet;
+  private readonly servers: OpenAiEndpoint[];
+  private served: ServedModelInfo;
   private readonly retry: RetryPolicy;
   private readonly stats: GenerateStats;
   private readonly watched = new WeakSet<AbortSignal>();
@@ -64,22 +68,42 @@ export class HttpBackend implements LlmBackend {
     this.limiter = new Limiter(options.concurrency);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.stats = options.stats ?? createGenerateStats();
+    this.served = { model: options.model ?? '' };
     const endpoints = options.urls.map(
       (baseUrl) =>
         new OpenAiEndpoint({
           baseUrl,
           api: options.api,
-          model: options.model,
+          model: this.served.model,
           apiKey: options.apiKey,
           connections: options.concurrency,
           timeoutMs: options.timeoutMs,
         }),
     );
+    this.servers = endpoints;
     this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY, {
       ...DEFAULT_SERVER_WAIT,
       ...options.serverWait,
       onWaiting: options.onWarning,
     });
+  }
+
+  get model(): string {
+    return this.served.model;
+  }
+
+  get contextSize(): number | undefined {
+    return this.served.contextSize;
+  }
+
+  /**
+   * Once a server answers (waiting as requests would), asks what the servers serve (GET /v1/models): the model
+   * when none was given, a given one they do not serve refused, and the context size. Before any request.
+   */
+  async discover(): Promise<void> {
+    await this.endpoints.untilAnswering(this.stopped.signal);
+    this.served = await discoverModel(this.servers, this.served.model || undefined);
+    for (const endpoint of this.servers) endpoint.useModel(this.served.model);
   }
 
   /** Endpoints out of rotation right now. */

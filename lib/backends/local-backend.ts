@@ -16,6 +16,7 @@ import type {
   LlamaModel,
 } from 'node-llama-cpp';
 import { MegadocsError, messageOf } from '../errors.js';
+import type { TextTokenizer } from '../generate/input.js';
 import { Limiter } from '../generate/limiter.js';
 import { createGenerateStats, type GenerateStats, recordLatency } from '../generate/stats.js';
 import type { HubOptions } from '../hub/client.js';
@@ -252,6 +253,20 @@ export class LocalBackend implements LlmBackend {
     this.slots = new Limiter(loaded.concurrency);
     this.stats = loaded.stats ?? createGenerateStats();
     this.chatWrapper = loaded.lib.resolveChatWrapper(loaded.model);
+  }
+
+  get model(): string {
+    return this.modelName;
+  }
+
+  /** The model's own tokenizer (counts the input budget exactly). */
+  get tokenizer(): TextTokenizer {
+    const { model } = this.loaded;
+    return {
+      encode: (text) => [...model.tokenize(text, false)],
+      decode: (ids) =>
+        model.detokenize(Array.from(ids) as unknown as Parameters<LlamaModel['detokenize']>[0]),
+    };
   }
 
   /** Tokens each sequence holds: prompt and output together. */

@@ -28,6 +28,14 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
+/** The snapshot folder of `revision` in a repository's cache folder, when it was downloaded before (no network). */
+export async function cachedSnapshotDir(storage: string, revision: string): Promise<string | undefined> {
+  const commit = COMMIT.test(revision)
+    ? revision
+    : (await fs.readFile(path.join(storage, 'refs', revision), 'utf8').catch(() => '')).trim();
+  return commit ? path.join(storage, 'snapshots', commit) : undefined;
+}
+
 /** The files a model file needs: itself, or every part of its split. */
 export function modelParts(file: string): string[] {
   const split = SPLIT_PART.exec(path.basename(file));

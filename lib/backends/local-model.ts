@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { HubOptions } from '../hub/client.js';
-import { COMMIT, downloadHubModel, type HubModelFile, modelParts } from './local-download.js';
+import { cachedSnapshotDir, downloadHubModel, type HubModelFile, modelParts } from './local-download.js';
 
 export const LOCAL_PREFIX = 'local:';
 const HUB_PREFIX = 'hf:';
@@ -132,11 +132,8 @@ async function requireFile(file: string): Promise<string> {
 
 /** The model's path in the cache when its revision was downloaded before (no network needed then). */
 async function cachedSnapshot(storage: string, source: HubModelFile): Promise<string | undefined> {
-  const commit = COMMIT.test(source.revision)
-    ? source.revision
-    : (await fs.readFile(path.join(storage, 'refs', source.revision), 'utf8').catch(() => '')).trim();
-  if (!commit) return undefined;
-  const snapshot = path.join(storage, 'snapshots', commit);
+  const snapshot = await cachedSnapshotDir(storage, source.revision);
+  if (!snapshot) return undefined;
   const present = await Promise.all(
     modelParts(source.file).map((part) =>
       fs.stat(path.join(snapshot, part)).then(

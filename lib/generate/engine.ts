@@ -12,8 +12,26 @@ import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js'
 import { cutAtLineBoundary, type TextTokenizer } from './input.js';
 import { type Journal, type JournalOutcome, requestKey } from './journal.js';
 import type { ReusedAnswers } from './journal-reuse.js';
+import {
+  createLongDocsCounters,
+  type FittedInput,
+  fitInput,
+  inputBudget,
+  isContextLengthFailure,
+  type LongDocsMode,
+  SEGMENT_JOINER,
+  segmentCallName,
+} from './long-docs.js';
 import { mainKeywords, postprocess } from './postprocess.js';
-import type { CallOutcome, ChoiceOutcome, Draft, Recipe, RecipeCall } from './recipes/types.js';
+import type {
+  CallOutcome,
+  ChoiceOutcome,
+  Draft,
+  Recipe,
+  RecipeCall,
+  RecipeContext,
+  RecipeOutput,
+} from './recipes/types.js';
 import { ReorderBuffer } from './reorder-buffer.js';
 import { requestSeed } from './seeds.js';
 import { createGenerateStats, type GenerateStats, increment } from './stats.js';
@@ -31,6 +49,8 @@ export interface GenerateStageOptions {
   maxInputTokens?: number;
   /** Tokenizer for split points, token bounds and input cuts. */
   textTokenizer?: TextTokenizer;
+  /** How documents over the input budget are fitted to the context; none: sent whole, as they are. */
+  longDocs?: LongDocsOptions;
   /** Replays earlier runs' answers and records this run's. */
   journal?: Journal;
   /** Answers of a replaced run (`--reuse-journal`), asked when the journal has none for a request. */
@@ -40,6 +60,20 @@ export interface GenerateStageOptions {
   stats?: GenerateStats;
   /** Aborting stops the requests in flight. */
   signal?: AbortSignal;
+}
+
+export interface LongDocsOptions {
+  mode: LongDocsMode;
+  /** Tokens per request, prompt and output (`--context-size`, else what the backend reports). */
+  contextSize: number;
+  /** Counts the budget: `--generator-tokenizer`, the local model's own, or the safe byte estimate. */
+  tokenizer: TextTokenizer;
+}
+
+/** Whether a call of the first try of a document may be tried again with a smaller budget; set when it should. */
+interface Attempt {
+  retryable: boolean;
+  contextExceeded: boolean;
 }
 
 /** The reorder buffer's bound (`--reorder-buffer`): room for minutes of documents behind a late one. */
@@ -89,6 +123,9 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   const requestsWanted = REQUESTS_PER_SLOT * backend.concurrency;
   stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
   const usage = stats.tokens[recipe.name]!;
+  const longDocs = options.longDocs;
+  // Refused here, before any request, when the context leaves no room for input.
+  const budget = longDocs && inputBudget(recipe, longDocs.contextSize, backend.format, longDocs.tokenizer);
 
   async function send(
     request: CompletionRequest,
@@ -119,6 +156,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     replay: Map<string, JournalOutcome>,
     spec: RecipeCall,
     flow: Flow,
+    attempt: Attempt,
   ): Promise<CallOutcome> {
     const seed = requestSeed(options.seed, doc.id, recipe.name, spec.name);
     const request: CompletionRequest = {
@@ -136,6 +174,12 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       replay.get(key) ?? (options.reusedAnswers ? await options.reusedAnswers.lookup(key) : undefined);
     if (replayed) stats.requests.replayed += 1;
     const outcome = replayed ?? (await send(request, ordinal, key, flow));
+    if (outcome.failure && attempt.retryable && isContextLengthFailure(outcome.failure)) {
+      // Not a failure yet: the document is sent again with a smaller budget.
+      attempt.contextExceeded = true;
+      increment(stats.retries, 'context_length');
+      return { ok: false, ...outcome.failure, seed };
+    }
     if (outcome.failure) {
       stats.requests.failed += 1;
       increment(stats.failures, outcome.failure.reason);
@@ -153,31 +197,132 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     return { ok: true, choices, model: result.model, seed };
   }
 
-  function finish(doc: Doc, text: string, drafts: Draft[]): { generations: Generation[]; filtered: number } {
+  const countTokens = options.textTokenizer
+    ? (value: string) => options.textTokenizer!.encode(value).length
+    : undefined;
+
+  /** A draft after post-processing (against the text it rewrites), or the filter that dropped it. */
+  function clean(draft: Draft, source: string): { text: string } | { dropped: string } {
+    const keywords = recipe.postprocess.minKeywordOverlap > 0 ? mainKeywords(source) : [];
+    const cleaned = postprocess(draft.text, recipe.postprocess, countTokens, keywords);
+    return cleaned.dropped === undefined ? { text: cleaned.text } : { dropped: cleaned.dropped };
+  }
+
+  /** Counts a generation that ended at max tokens; true when it is dropped for it. */
+  function droppedAsTruncated(finishReason: string): boolean {
+    if (finishReason !== 'length') return false;
+    stats.truncated += 1;
+    if (options.onTruncated !== 'drop') return false;
+    increment(stats.filtered, 'truncated');
+    return true;
+  }
+
+  /**
+   * The generations of a recipe's drafts. Drafts of a segmented document are joined: generation i is the
+   * cleaned generation i of each segment, in order, and is lost when one of them failed or was filtered.
+   */
+  function finish(doc: Doc, fitted: FittedInput, output: RecipeOutput) {
     const generations: Generation[] = [];
     let filtered = 0;
-    const countTokens = options.textTokenizer
-      ? (value: string) => options.textTokenizer!.encode(value).length
-      : undefined;
-    const keywords = recipe.postprocess.minKeywordOverlap > 0 ? mainKeywords(text) : [];
-    for (const draft of drafts) {
-      if (draft.finishReason === 'length') {
-        stats.truncated += 1;
-        if (options.onTruncated === 'drop') {
+    const segmentCount = output.segments ?? 1;
+    if (segmentCount === 1) {
+      for (const draft of output.drafts) {
+        if (droppedAsTruncated(draft.finishReason)) {
           filtered += 1;
-          increment(stats.filtered, 'truncated');
           continue;
         }
+        const cleaned = clean(draft, fitted.text);
+        if ('dropped' in cleaned) {
+          filtered += 1;
+          increment(stats.filtered, cleaned.dropped);
+          continue;
+        }
+        generations.push({ docId: doc.id, recipe: recipe.name, ...draft, text: cleaned.text });
       }
-      const cleaned = postprocess(draft.text, recipe.postprocess, countTokens, keywords);
-      if (cleaned.dropped !== undefined) {
+      return { generations, filtered, failed: output.failed };
+    }
+    const byIndex = new Map<number, Draft[]>();
+    for (const draft of output.drafts) byIndex.set(draft.index, [...(byIndex.get(draft.index) ?? []), draft]);
+    let whole = 0;
+    for (const index of [...byIndex.keys()].sort((a, b) => a - b)) {
+      const parts = byIndex.get(index)!.sort((a, b) => (a.segment ?? 0) - (b.segment ?? 0));
+      if (parts.length < segmentCount) continue;
+      whole += 1;
+      const finishReason = parts.find((part) => part.finishReason === 'length')?.finishReason;
+      if (droppedAsTruncated(finishReason ?? parts[0]!.finishReason)) {
         filtered += 1;
-        increment(stats.filtered, cleaned.dropped);
         continue;
       }
-      generations.push({ docId: doc.id, recipe: recipe.name, ...draft, text: cleaned.text });
+      const cleaned = parts.map((part) => clean(part, fitted.segments[part.segment ?? 0]!));
+      const dropped = cleaned.find((part) => 'dropped' in part);
+      if (dropped && 'dropped' in dropped) {
+        filtered += 1;
+        increment(stats.filtered, dropped.dropped);
+        continue;
+      }
+      const { segment: _segment, ...first } = parts[0]!;
+      generations.push({
+        docId: doc.id,
+        recipe: recipe.name,
+        ...first,
+        text: cleaned.map((part) => (part as { text: string }).text).join(SEGMENT_JOINER),
+        finishReason: finishReason ?? first.finishReason,
+        usage: {
+          promptTokens: parts.reduce((sum, part) => sum + part.usage.promptTokens, 0),
+          completionTokens: parts.reduce((sum, part) => sum + part.usage.completionTokens, 0),
+        },
+      });
     }
-    return { generations, filtered };
+    return { generations, filtered, failed: output.skipped ? output.failed : recipe.generations - whole };
+  }
+
+  /** The recipe on a fitted document: once, or once per segment for recipes that do not read segments. */
+  async function runRecipe(
+    doc: Doc,
+    fitted: FittedInput,
+    ordinal: number,
+    replay: Map<string, JournalOutcome>,
+    flow: Flow,
+    attempt: Attempt,
+  ): Promise<RecipeOutput> {
+    const context = (text: string, segments: string[], position?: number): RecipeContext => ({
+      doc,
+      text,
+      segments,
+      inputBudget: budget,
+      generatorTokenizer: longDocs?.tokenizer,
+      textTokenizer: options.textTokenizer,
+      call: (spec) =>
+        call(
+          doc,
+          ordinal,
+          replay,
+          position === undefined ? spec : { ...spec, name: segmentCallName(spec.name, position) },
+          flow,
+          attempt,
+        ),
+      countRetry: (reason) => increment(stats.retries, reason),
+    });
+    if (recipe.segmentsItself || fitted.segments.length === 1) {
+      return recipe.run(context(fitted.text, fitted.segments));
+    }
+    const outputs = await Promise.all(
+      fitted.segments.map(async (segment, position) => {
+        const output = await recipe.run(context(segment, [segment], position));
+        return output.drafts.map((draft) => ({ ...draft, segment: position }));
+      }),
+    );
+    return { drafts: outputs.flat(), failed: 0, segments: fitted.segments.length };
+  }
+
+  /** The document fitted to `limit` tokens; undefined when --long-docs skip leaves it out. */
+  function fitToBudget(
+    text: string,
+    limit: number | undefined,
+    counters = stats.longDocs,
+  ): FittedInput | undefined {
+    if (!longDocs || limit === undefined) return { text, segments: [text] };
+    return fitInput(text, longDocs.mode, limit, longDocs.tokenizer, counters);
   }
 
   async function processDoc(
@@ -192,18 +337,22 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       if (cut.cut) stats.inputsCut += 1;
       text = cut.text;
     }
-    const output = await recipe.run({
-      doc,
-      text,
-      textTokenizer: options.textTokenizer,
-      call: (spec) => call(doc, ordinal, replay, spec, flow),
-      countRetry: (reason) => increment(stats.retries, reason),
-    });
-    const { generations, filtered } = finish(doc, text, output.drafts);
+    let fitted = fitToBudget(text, budget);
+    const attempt: Attempt = { retryable: budget !== undefined, contextExceeded: false };
+    let output = fitted && (await runRecipe(doc, fitted, ordinal, replay, flow, attempt));
+    if (attempt.contextExceeded && budget !== undefined) {
+      // The server counted more tokens than the estimate: once more with half the budget, then it counts.
+      stats.longDocs.retriedSmaller += 1;
+      fitted = fitToBudget(text, Math.floor(budget / 2), createLongDocsCounters());
+      output =
+        fitted && (await runRecipe(doc, fitted, ordinal, replay, flow, { ...attempt, retryable: false }));
+    }
+    if (!fitted || !output) return { doc, generations: [], failed: 0, filtered: 0, skipped: 'too_long' };
+    const { generations, filtered, failed } = finish(doc, fitted, output);
     return {
       doc,
       generations,
-      failed: output.failed,
+      failed,
       filtered,
       ...(output.skipped ? { skipped: output.skipped } : {}),
     };

@@ -5,7 +5,7 @@ import type { Encoder } from '../tokenize/encoders.js';
 export type TextTokenizer = Pick<Encoder, 'encode' | 'decode'>;
 
 /** The longest prefix of `decoded` that `text` really starts with (a cut id may end inside a character). */
-function commonPrefixLength(text: string, decoded: string): number {
+export function commonPrefixLength(text: string, decoded: string): number {
   let length = Math.min(text.length, decoded.length);
   while (length > 0 && !text.startsWith(decoded.slice(0, length))) length -= 1;
   return length;

@@ -14,7 +14,8 @@ import type { GenerateStats } from './stats.js';
 export interface BackendSettings {
   llm: string[];
   api: ApiKind;
-  model: string;
+  /** The model requests name; for servers, undefined asks them (GET /v1/models). */
+  model?: string;
   apiKey?: string;
   concurrency: number;
   timeoutSeconds: number;
@@ -22,26 +23,40 @@ export interface BackendSettings {
   /** Seconds requests wait for a server while none answers (`--wait-for-server`); a `local:` model never waits. */
   waitForServer: number;
   threads?: number;
+  /** `--context-size`: the local model's context, and the budget's (a server's own is what it serves). */
+  contextSize?: number;
   stats: GenerateStats;
   signal?: AbortSignal;
   local?: LocalRunOptions;
   onWarning?: (message: string) => void;
 }
 
-/** The OpenAI-compatible servers of --llm, or the one `local:` model run in this process. */
+/**
+ * The OpenAI-compatible servers of --llm (asked what they serve first), or the one `local:` model run in this
+ * process; the stats name the served model and its context size.
+ */
 export async function openBackend(settings: BackendSettings): Promise<LlmBackend> {
+  const backend = await backendFor(settings);
+  settings.stats.model = backend.model;
+  const contextSize = settings.contextSize ?? backend.contextSize;
+  if (contextSize !== undefined) settings.stats.contextSize = contextSize;
+  return backend;
+}
+
+async function backendFor(settings: BackendSettings): Promise<LlmBackend> {
   if (isLocalLlm(settings.llm[0]!)) {
     return createLocalBackend({
       spec: settings.llm[0]!,
       concurrency: settings.concurrency,
       format: settings.api === 'chat' ? 'chat' : 'text',
       threads: settings.threads,
+      contextSize: settings.contextSize,
       stats: settings.stats,
       signal: settings.signal,
       ...settings.local,
     });
   }
-  return new HttpBackend({
+  const backend = new HttpBackend({
     urls: settings.llm,
     api: settings.api,
     model: settings.model,
@@ -53,6 +68,13 @@ export async function openBackend(settings: BackendSettings): Promise<LlmBackend
     stats: settings.stats,
     onWarning: settings.onWarning,
   });
+  try {
+    await backend.discover();
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  return backend;
 }
 
 async function fileHash(path: string | undefined): Promise<string | undefined> {

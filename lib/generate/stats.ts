@@ -1,5 +1,6 @@
 // Counters of a generation run, as one plain object the engine and the backend update and the CLI
 // redraws from: requests, retries and failures by cause, filters, tokens per recipe, latency quantiles.
+import { createLongDocsCounters, type LongDocsCounters } from './long-docs.js';
 
 /** Request latencies in logarithmic buckets (5% wide): quantiles in constant memory. */
 export interface LatencyHistogram {
@@ -9,6 +10,10 @@ export interface LatencyHistogram {
 
 export interface GenerateStats {
   startedAt: number;
+  /** The model that serves the requests (--model, the one the server lists, or the local model). */
+  model?: string;
+  /** Its context in tokens (vLLM's max_model_len, the local model's context, or --context-size). */
+  contextSize?: number;
   /** Documents emitted downstream (with or without generations). */
   documents: number;
   /** Documents that lost generations to requests that failed for good (weighed against `--max-failures`). */
@@ -37,6 +42,8 @@ export interface GenerateStats {
   truncated: number;
   /** Inputs cut to `--max-input-tokens`. */
   inputsCut: number;
+  /** Documents over the input budget: segmented (and their segments, lines cut), truncated, skipped, retried. */
+  longDocs: LongDocsCounters;
   /** Server-reported tokens per recipe (replayed requests included). */
   tokens: Record<string, { prompt: number; completion: number }>;
   latency: LatencyHistogram;
@@ -56,6 +63,7 @@ export function createGenerateStats(now = Date.now()): GenerateStats {
     filtered: {},
     truncated: 0,
     inputsCut: 0,
+    longDocs: createLongDocsCounters(),
     tokens: {},
     latency: { counts: [], total: 0 },
   };
@@ -109,6 +117,7 @@ export function statsSnapshot(stats: GenerateStats, now = Date.now()): Record<st
   return {
     ...counters,
     requests: { ...stats.requests },
+    longDocs: { ...stats.longDocs },
     wallSeconds: round(wallSeconds),
     requestsPerSecond: round(wallSeconds > 0 ? stats.requests.completed / wallSeconds : 0),
     latencyMs: { p50: round(latencyQuantile(latency, 0.5)), p99: round(latencyQuantile(latency, 0.99)) },

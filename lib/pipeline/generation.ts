@@ -1,14 +1,18 @@
 // What `generate` and `run` share: the recipe a config names (templates and sampling overrides applied),
 // and the generation part of their chains: `documents` transforms, generate, its failure budget, `generations` ones.
+
+import type { LlmBackend } from '../backends/backend.js';
 import { outputOptions } from '../config.js';
-import { generateStage } from '../generate/engine.js';
+import { generateStage, type LongDocsOptions } from '../generate/engine.js';
 import { failureBudgetStage } from '../generate/failure-budget.js';
 import type { TextTokenizer } from '../generate/input.js';
+import { BYTE_TOKENIZER, type LongDocsMode } from '../generate/long-docs.js';
 import { resolveRecipe } from '../generate/recipes/index.js';
 import type { Recipe } from '../generate/recipes/types.js';
 import { recipeFilesIdentity } from '../generate/setup.js';
 import type { GenerateStats } from '../generate/stats.js';
 import { loadTemplates } from '../generate/templates/index.js';
+import { loadEncoder } from '../tokenize/encoders.js';
 import type { JobContext } from './executor.js';
 import type { AnyStep } from './steps.js';
 import { transformSteps } from './transforms.js';
@@ -24,10 +28,12 @@ export interface GenerationConfig {
   topP?: number;
   maxTokens?: number;
   jsonMode: boolean;
-  model: string;
   seed: number;
   onTruncated: 'keep' | 'drop';
   maxInputTokens?: number;
+  /** Tokens per request (`--context-size`); default what the backend reports. */
+  contextSize?: number;
+  longDocs: LongDocsMode;
   /** Bytes of finished documents held for output order (a throughput knob, not part of the output). */
   reorderBuffer?: number;
   /** The share of documents that may lose generations to failed requests (above it: IncompleteRunError). */
@@ -55,8 +61,32 @@ export async function recipeFor(config: GenerationConfig): Promise<Recipe> {
 export interface GenerationParts {
   recipe: Recipe;
   textTokenizer?: TextTokenizer;
+  /** `--generator-tokenizer`, loaded. */
+  generatorTokenizer?: TextTokenizer;
   stats: GenerateStats;
   signal?: AbortSignal;
+}
+
+/**
+ * How documents are fitted to the context: with its size known (`--context-size`, else the backend's), counted
+ * with `--generator-tokenizer`, else the local model's own tokenizer, else one token per byte (never fewer).
+ */
+function longDocsOptions(
+  config: GenerationConfig,
+  parts: GenerationParts,
+  backend: LlmBackend,
+): LongDocsOptions | undefined {
+  const contextSize = config.contextSize ?? backend.contextSize;
+  if (contextSize === undefined) return undefined;
+  const tokenizer = parts.generatorTokenizer ?? backend.tokenizer ?? BYTE_TOKENIZER;
+  return { mode: config.longDocs, contextSize, tokenizer };
+}
+
+/** Loads `--generator-tokenizer` when given. */
+export async function generatorTokenizerFor(config: {
+  generatorTokenizer?: string;
+}): Promise<TextTokenizer | undefined> {
+  return config.generatorTokenizer === undefined ? undefined : loadEncoder(config.generatorTokenizer);
 }
 
 /** Source documents to each document's generations: `documents` transforms, generate, `generations` transforms. */
@@ -72,10 +102,11 @@ export function generationSteps(
       stage: generateStage({
         backend: backend!,
         recipe: parts.recipe,
-        model: config.model,
+        model: backend!.model,
         seed: config.seed,
         onTruncated: config.onTruncated,
         maxInputTokens: config.maxInputTokens,
+        longDocs: longDocsOptions(config, parts, backend!),
         textTokenizer: parts.textTokenizer,
         journal,
         reusedAnswers,

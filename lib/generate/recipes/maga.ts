@@ -1,6 +1,7 @@
 // The MAGA recipe (METHODS.md §3): stage 1 asks for 5 genre/audience pairs as JSON (retried once when the
 // answer is not valid, then the document is skipped), stage 2 rewrites the document once per pair.
 import { z } from 'zod';
+import { segmentCallName } from '../long-docs.js';
 import type { PostprocessOptions } from '../postprocess.js';
 import type { PromptTemplate } from '../templates/index.js';
 import {
@@ -68,7 +69,8 @@ async function askPairs(
     const outcome = await context.call({
       name: `pairs:${attempt}`,
       template: settings.pairsTemplate,
-      slots: { text: context.text },
+      // The pairs are asked of the first segment: the document's start says what it is.
+      slots: { text: context.segments[0] ?? context.text },
       n: 1,
       sampling: settings.pairsSampling,
       responseFormat: settings.jsonMode ? 'json_object' : undefined,
@@ -86,6 +88,11 @@ export function magaRecipe(settings: MagaSettings): Recipe {
     name: settings.name,
     generations: settings.generations,
     needsTokenizer: false,
+    segmentsItself: true,
+    prompts: [
+      { template: settings.pairsTemplate, maxTokens: settings.pairsSampling.maxTokens },
+      { template: settings.rewriteTemplate, maxTokens: settings.rewriteSampling.maxTokens },
+    ],
     postprocess: settings.postprocess,
     async run(context: RecipeContext): Promise<RecipeOutput> {
       const stage1 = await askPairs(settings, context);
@@ -93,22 +100,26 @@ export function magaRecipe(settings: MagaSettings): Recipe {
         const failed = stage1.skipped === 'pairs_request_failed' ? settings.generations : 0;
         return { drafts: [], failed, skipped: stage1.skipped };
       }
+      // Stage 2 rewrites every segment for each pair; the engine joins a pair's segments in order.
       const done = await Promise.all(
-        stage1.pairs.slice(0, settings.generations).map(async (pair, index) => {
-          const outcome = await context.call({
-            name: `rewrite:${index}`,
-            template: settings.rewriteTemplate,
-            slots: { text: context.text, genre: pair.genre, audience: pair.audience },
-            n: 1,
-            sampling: settings.rewriteSampling,
-          });
-          if (!outcome.ok) return { drafts: [] as Draft[], failed: 1 };
-          return { drafts: draftsOf(outcome, () => ({ index, ...pair })), failed: 0 };
-        }),
+        stage1.pairs.slice(0, settings.generations).flatMap((pair, index) =>
+          context.segments.map(async (segment, position) => {
+            const outcome = await context.call({
+              name: segmentCallName(`rewrite:${index}`, position),
+              template: settings.rewriteTemplate,
+              slots: { text: segment, genre: pair.genre, audience: pair.audience },
+              n: 1,
+              sampling: settings.rewriteSampling,
+            });
+            if (!outcome.ok) return { drafts: [] as Draft[], failed: 1 };
+            return { drafts: draftsOf(outcome, () => ({ index, ...pair, segment: position })), failed: 0 };
+          }),
+        ),
       );
       return {
         drafts: done.flatMap((request) => request.drafts),
         failed: done.reduce((sum, request) => sum + request.failed, 0),
+        segments: context.segments.length,
       };
     },
   };

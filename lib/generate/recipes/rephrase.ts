@@ -49,6 +49,10 @@ export function rephraseRecipe(settings: RephraseSettings): Recipe {
     name: settings.name,
     generations: settings.generations,
     needsTokenizer: false,
+    prompts: settings.styles.map((style) => ({
+      template: settings.templates[settings.templatePrefix + style]!,
+      maxTokens: settings.sampling.maxTokens,
+    })),
     postprocess: settings.postprocess,
     async run(context: RecipeContext): Promise<RecipeOutput> {
       const requests: Array<Promise<{ drafts: Draft[]; failed: number }>> = [];

@@ -2,6 +2,7 @@
 // for each split point k, for the reasoning that leads from the text before it to the text after it.
 import { MegadocsError } from '../../errors.js';
 import { equalTokenSplits } from '../input.js';
+import { windowAround } from '../long-docs.js';
 import type { PostprocessOptions } from '../postprocess.js';
 import type { PromptTemplate } from '../templates/index.js';
 import {
@@ -22,11 +23,22 @@ export interface StretchSettings {
   template: PromptTemplate;
 }
 
+/** The text before and after a split: all of it, or, when it is over the input budget, a window around it. */
+function slotsAround(context: RecipeContext, offset: number): { prefix: string; suffix: string } {
+  const whole = { prefix: context.text.slice(0, offset), suffix: context.text.slice(offset) };
+  const { inputBudget, generatorTokenizer } = context;
+  if (inputBudget === undefined || !generatorTokenizer || context.segments.length <= 1) return whole;
+  return windowAround(context.text, offset, inputBudget, generatorTokenizer);
+}
+
 export function stretchRecipe(settings: StretchSettings): Recipe {
   return {
     name: settings.name,
     generations: settings.generations,
     needsTokenizer: true,
+    // Its split points are placed over the whole document, each prompt built from a window around its split.
+    segmentsItself: true,
+    prompts: [{ template: settings.template, maxTokens: settings.sampling.maxTokens }],
     postprocess: settings.postprocess,
     async run(context: RecipeContext): Promise<RecipeOutput> {
       if (!context.textTokenizer) {
@@ -48,7 +60,7 @@ export function stretchRecipe(settings: StretchSettings): Recipe {
           const outcome = await context.call({
             name: `split:${split}`,
             template: settings.template,
-            slots: { prefix: context.text.slice(0, offset), suffix: context.text.slice(offset) },
+            slots: slotsAround(context, offset),
             n: 1,
             sampling: settings.sampling,
           });

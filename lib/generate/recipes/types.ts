@@ -2,6 +2,7 @@
 // their choices become draft generations. The engine does seeds, journal, retries, filters and counting.
 import type { Doc, Generation, Usage } from '../../types.js';
 import type { TextTokenizer } from '../input.js';
+import type { RecipePrompts } from '../long-docs.js';
 import type { PostprocessOptions } from '../postprocess.js';
 import type { PromptTemplate, Slots } from '../templates/index.js';
 
@@ -36,8 +37,17 @@ export type CallOutcome =
 
 export interface RecipeContext {
   doc: Doc;
-  /** The text the model sees: `doc.text`, cut to `--max-input-tokens` when that is set. */
+  /**
+   * The text the model sees: `doc.text`, cut to `--max-input-tokens` when that is set (and to the input budget
+   * under `--long-docs truncate`); one segment of it when the engine runs the recipe per segment.
+   */
   text: string;
+  /** `text` in segments of whole lines under the input budget (one: it fits); read by `segmentsItself` recipes. */
+  segments: string[];
+  /** Tokens of input one request may carry (context - max tokens - template), when the context is known. */
+  inputBudget?: number;
+  /** Counts tokens against `inputBudget`: the generator's tokenizer, or a safe estimate. */
+  generatorTokenizer?: TextTokenizer;
   /** Present when the recipe declared `needsTokenizer`, or token bounds / an input budget are set. */
   textTokenizer?: TextTokenizer;
   call(call: RecipeCall): Promise<CallOutcome>;
@@ -45,8 +55,11 @@ export interface RecipeContext {
   countRetry(reason: string): void;
 }
 
-/** A generation before the engine's filters: the recipe's view of one choice (the engine adds doc and recipe). */
-export type Draft = Omit<Generation, 'docId' | 'recipe' | 'usage'> & { usage: Usage };
+/**
+ * A generation before the engine's filters: the recipe's view of one choice (the engine adds doc and recipe).
+ * `segment`: which segment of a long document it rewrites (the engine joins a generation's segments in order).
+ */
+export type Draft = Omit<Generation, 'docId' | 'recipe' | 'usage'> & { usage: Usage; segment?: number };
 
 export interface RecipeOutput {
   drafts: Draft[];
@@ -54,15 +67,22 @@ export interface RecipeOutput {
   failed: number;
   /** Why the document produced nothing at all (e.g. `invalid_pairs_json`), counted per reason. */
   skipped?: string;
+  /** Segments the drafts span (default 1): generation i is whole when each segment has a draft of index i. */
+  segments?: number;
 }
 
-export interface Recipe {
+export interface Recipe extends RecipePrompts {
   /** Recorded in every generation's `recipe` field and in the seeds. */
   name: string;
   /** Generations per document (G). */
   generations: number;
   /** Stretch splits by tokens. */
   needsTokenizer: boolean;
+  /**
+   * Reads `segments` itself (MAGA: stage 1 on the first, stage 2 on each; stretch: windows around its splits);
+   * otherwise the engine runs the recipe once per segment and joins generation g of each.
+   */
+  segmentsItself?: boolean;
   postprocess: PostprocessOptions;
   run(context: RecipeContext): Promise<RecipeOutput>;
 }
