@@ -68,6 +68,7 @@ function recording(backend: LlmBackend, requests: CompletionRequest[]): LlmBacke
   return {
     concurrency: backend.concurrency,
     format: backend.format,
+    model: backend.model,
     complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
       requests.push(request);
       return backend.complete(request, signal);

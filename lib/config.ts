@@ -8,6 +8,7 @@ import { defaultConcurrency, isLocalLlm, localModelName, parseLocalSpec } from '
 import type { ZstdEngineChoice } from './codecs/zstd.js';
 import { type ConfigCommand, configError, shown } from './config-issues.js';
 import { MegadocsError, messageOf } from './errors.js';
+import { LONG_DOCS_MODES } from './generate/long-docs.js';
 import { BUILT_IN_RECIPES, DEFAULT_GENERATIONS } from './generate/recipes/index.js';
 import { MAX_SEQ_LEN, TAIL_MODES } from './pack.js';
 import { checkHashes } from './sinks/hashes.js';
@@ -53,7 +54,7 @@ const rankFields = { rank: wholeNumber(0).optional(), worldSize: wholeNumber(1).
 /** The servers and how requests go (the generate command's flags). */
 const llmFields = {
   llm: list(serverUrl, 1),
-  /** Required with servers; a `local:` model is named after its file. */
+  /** A `local:` model is named after its file; servers are asked (GET /v1/models) when it is not given. */
   model: z.string().min(1).optional(),
   threads: wholeNumber(1).optional(),
   api: z.enum(['chat', 'completions']).default('chat'),
@@ -85,6 +86,12 @@ const recipeFields = {
   onTruncated: z.enum(['keep', 'drop']).default('keep'),
   maxInputTokens: wholeNumber(1).optional(),
   jsonMode: z.boolean().default(true),
+  /** Tokens per request, prompt and output; default what the backend reports (vLLM's max_model_len). */
+  contextSize: wholeNumber(1).optional(),
+  /** Counts the input budget; default the local model's own tokenizer, or one token per byte for a server. */
+  generatorTokenizer: z.string().min(1).transform(absoluteTokenizerSpec).optional(),
+  /** A document over the input budget: cut into segments of whole lines, truncated, or skipped. */
+  longDocs: z.enum(LONG_DOCS_MODES).default('segment'),
 };
 /** A `tiktoken:PATH` is made absolute, so megadocs.json names the file whatever directory reads it. */
 const tokenizer = z.string().default('o200k_base').transform(absoluteTokenizerSpec);
@@ -93,7 +100,10 @@ const tokenizeFields = {
   tokenizer,
   workers: wholeNumber(0).default(() => availableParallelism()),
   eos: z.boolean().default(true),
-  bos: z.boolean().default(false),
+  /** Absent: as the tokenizer's model does by default (tokenizer_config.json). */
+  bos: z.boolean().optional(),
+  /** The EOS token instead of the model's (a special or added token of the tokenizer). */
+  eosToken: z.string().min(1).optional(),
 };
 /** Packing, and the MDS sink. */
 const packFields = {
@@ -101,13 +111,41 @@ const packFields = {
   tail: z.enum(TAIL_MODES).default('drop'),
   boundaries: z.boolean().default(false),
   hashes: list(z.string().min(1)).default(['sha1']),
+  /** `--format megatron`: the pair OUT/PREFIX.bin + OUT/PREFIX.idx. */
+  prefix: z.string().default('megadocs'),
 };
 /** Every sink's shards. */
 const shardFields = {
   compression: z.string().default('zstd:3'),
   shardSize: wholeNumber(1).default(1 << 26),
 };
-export const OUTPUT_FORMATS = ['mds', 'jsonl'] as const;
+export const OUTPUT_FORMATS = ['mds', 'jsonl', 'megatron', 'memmap'] as const;
+/** The formats `megadocs run` writes: token datasets only. */
+export const RUN_OUTPUT_FORMATS = ['mds', 'megatron', 'memmap'] as const;
+
+/** Megatron stores whole documents and packs at training time: packing options have nothing to act on. */
+const megatronRule: Rule<{ format: string; boundaries: boolean; tail: string }> = (config, problem) => {
+  if (config.format !== 'megatron') return;
+  if (config.boundaries)
+    problem(
+      'boundaries',
+      'a Megatron entry is a whole document, not a packed sequence: leave out --boundaries',
+    );
+  if (config.tail !== 'drop')
+    problem(
+      'tail',
+      'Megatron packs at training time, so there is no last partial sequence: leave out --tail',
+    );
+};
+
+/** A memmap is read as rows of exactly seq_len tokens, with the document spans in its own files. */
+const memmapRule: Rule<{ format: string; boundaries: boolean; tail: string }> = (config, problem) => {
+  if (config.format !== 'memmap') return;
+  if (config.boundaries)
+    problem('boundaries', 'a memmap has no boundaries column (part-NNNNN.csv.gz holds the document spans)');
+  if (config.tail === 'keep')
+    problem('tail', 'a memmap holds whole sequences of --seq-len tokens: use --tail drop or pad');
+};
 
 // The checks across fields, and those made by the library's own validators, run once the fields are valid.
 type Problem = (path: string | PropertyKey[], message: string) => void;
@@ -131,18 +169,21 @@ function checked(problem: Problem, key: string, check: () => unknown): void {
 
 const tokenizerRule: Rule<{ tokenizer: string }> = (config, problem) =>
   checked(problem, 'tokenizer', () => checkTokenizerSpec(config.tokenizer));
+const generatorTokenizerRule: Rule<{ generatorTokenizer?: string }> = (config, problem) => {
+  if (config.generatorTokenizer !== undefined)
+    checked(problem, 'generatorTokenizer', () => checkTokenizerSpec(config.generatorTokenizer!));
+};
 const compressionRule: Rule<{ compression: string }> = (config, problem) =>
   checked(problem, 'compression', () => parseCompression(config.compression));
 const hashesRule: Rule<{ hashes: string[] }> = (config, problem) =>
   checked(problem, 'hashes', () => checkHashes(config.hashes));
 
-const llmRule: Rule<{ llm: string[]; model?: string }> = (config, problem) => {
+/** Without --model, servers are asked what they serve (GET /v1/models) when the run starts. */
+const llmRule: Rule<{ llm: string[] }> = (config, problem) => {
   // No server at all is already reported (a list too short does not stop the checks).
   if (config.llm.length === 0) return;
   if (config.llm.some(isLocalLlm) && config.llm.length > 1) {
     problem('llm', 'a local: model runs alone: give one local:MODEL.gguf, or server URLs only');
-  } else if (config.model === undefined && !isLocalLlm(config.llm[0]!)) {
-    problem('model', 'required with server URLs: the model name the server knows');
   }
   checked(problem, 'llm', () => config.llm.filter(isLocalLlm).forEach(parseLocalSpec));
 };
@@ -188,6 +229,8 @@ export const packConfigSchema = z
       tokenizerRule,
       compressionRule,
       hashesRule,
+      megatronRule,
+      memmapRule,
       (_, problem) => rankRule(problem, ['rank', 'rank'], config.rank?.rank, config.rank?.worldSize),
     ]),
   );
@@ -203,13 +246,18 @@ export const generateConfigSchema = z
     tokenizer,
     ...shardFields,
   })
-  .superRefine((config, context) => applyRules(config, context, [llmRule, tokenizerRule, compressionRule]));
+  .superRefine((config, context) =>
+    applyRules(config, context, [llmRule, tokenizerRule, generatorTokenizerRule, compressionRule]),
+  );
 
 export const runConfigSchema = z
   .strictObject({
     ...jobFields,
     ...recordFields,
     ...rankFields,
+    /** hf:// inputs: the dataset subset (config) and its split (`--subset`, `--split`), instead of named files. */
+    subset: z.string().min(1).optional(),
+    split: z.string().min(1).optional(),
     ...llmFields,
     timeout,
     ...recipeFields,
@@ -256,23 +304,29 @@ export const runConfigSchema = z
           );
         }
         rankRule(problem, ['rank'], config.rank, config.worldSize);
-        if (config.format !== 'mds') {
+        if (!(RUN_OUTPUT_FORMATS as readonly string[]).includes(config.format)) {
           problem(
             'format',
-            'expected "mds": megadocs run writes token shards (`megadocs generate` writes text)',
+            `expected ${RUN_OUTPUT_FORMATS.map((name) => `"${name}"`).join(' or ')}: megadocs run writes tokens (\`megadocs generate\` writes text)`,
           );
         }
       },
       llmRule,
       minGenerationsRule,
       tokenizerRule,
+      generatorTokenizerRule,
       compressionRule,
       hashesRule,
+      megatronRule,
+      memmapRule,
     ]),
   );
 
-/** A checked config's servers and requests: `model` is set (a local model's file name by default), and `concurrency`. */
-type WithLlmDefaults<C> = Omit<C, 'model' | 'concurrency'> & { model: string; concurrency: number };
+/**
+ * A checked config's servers and requests: `model` (a local model's file name by default; for servers, undefined
+ * asks them), and `concurrency`.
+ */
+type WithLlmDefaults<C> = Omit<C, 'model' | 'concurrency'> & { model?: string; concurrency: number };
 
 /** A checked pack config with every default filled in (what runPack works with). */
 export type PackConfig = z.output<typeof packConfigSchema>;
@@ -365,7 +419,7 @@ function withLlmDefaults<C extends { llm: string[]; model?: string; concurrency?
 ): WithLlmDefaults<C> {
   return {
     ...config,
-    model: config.model ?? localModelName(config.llm[0]!),
+    model: config.model ?? (isLocalLlm(config.llm[0]!) ? localModelName(config.llm[0]!) : undefined),
     concurrency: config.concurrency ?? defaultConcurrency(config.llm),
   };
 }

@@ -4,6 +4,7 @@
 export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
 // generate
 export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './backends/backend.js';
+export { discoverModel, type ServedModelInfo } from './backends/discovery.js';
 export { HttpBackend } from './backends/http-backend.js';
 export { createLocalBackend, LocalBackend } from './backends/local-backend.js';
 export { isLocalLlm, resolveLocalModel } from './backends/local-model.js';
@@ -13,9 +14,16 @@ export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } fr
 // core
 export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
-export { generateStage, generationRecord } from './generate/engine.js';
+export { generateStage, generationRecord, type LongDocsOptions } from './generate/engine.js';
 export { failureBudgetStage } from './generate/failure-budget.js';
 export { Journal } from './generate/journal.js';
+export {
+  BYTE_TOKENIZER,
+  inputBudget,
+  LONG_DOCS_MODES,
+  type LongDocsMode,
+  segmentAtLines,
+} from './generate/long-docs.js';
 export { BUILT_IN_RECIPES, resolveRecipe } from './generate/recipes/index.js';
 // Hub, ranks
 export { createHubClient, hubOptionsFromEnv } from './hub/client.js';
@@ -51,6 +59,10 @@ export { JsonlWriter, jsonlSink } from './sinks/jsonl.js';
 // sinks and readers
 export { MdsWriter, mdsSink, parseCompression, type SinkSummary } from './sinks/mds.js';
 export { iterateMdsSamples, readMdsIndex, readMdsShard } from './sinks/mds-reader.js';
+export { MegatronWriter, megatronSink } from './sinks/megatron.js';
+export { megatronDtype, parseMegatronIndex } from './sinks/megatron-format.js';
+export { MemmapWriter, memmapDtype, memmapSink } from './sinks/memmap.js';
+export { DocumentSpans, recordSpans } from './sinks/memmap-spans.js';
 // source
 export { type ExpandOptions, expandInputs } from './sources/inputs.js';
 export { localShard } from './sources/local.js';

@@ -52,7 +52,6 @@ describe('config errors on the command line', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(`megadocs: ${expected}\n`);
     expect(result.stderr).toContain('"timeoutSeconds" (--timeout): expected a number >= 0.001, got 0');
-    expect(result.stderr).toContain('"model" (--model): required with server URLs');
     expect(result.stderr).toContain('(see megadocs generate --help)');
   });
 

@@ -108,9 +108,9 @@ describe('parseRunConfig', () => {
     );
   });
 
-  it('needs a model name for servers; a local model is named after its file and runs alone', () => {
+  it('leaves the model of servers to ask them; a local model is named after its file and runs alone', () => {
     const { model: _model, ...noModel } = MINIMAL;
-    expect(problemsOf(noModel)).toContain('"model" (--model): required with server URLs');
+    expect(parseRunConfig(noModel, 'run.json').model).toBeUndefined();
     const local = parseRunConfig({ ...noModel, llm: 'local:../models/stories260K.gguf' }, 'run.json');
     expect(local.model).toBe('stories260K.gguf');
     expect(parseRunConfig({ ...MINIMAL, llm: ['local:m.gguf'], threads: 2 }, 'run.json')).toMatchObject({
@@ -258,7 +258,6 @@ describe('parsePackConfig', () => {
       record: { textField: 'text', idField: 'id', onError: 'fail' },
       tokenizer: 'o200k_base',
       eos: true,
-      bos: false,
       seqLen: 4096,
       tail: 'drop',
       format: 'mds',
@@ -268,6 +267,7 @@ describe('parsePackConfig', () => {
       hashes: ['sha1'],
     });
     expect(config.workers).toBeGreaterThan(0);
+    expect(config.bos).toBeUndefined(); // BOS as the tokenizer's model does by default
     expect(config.rank).toBeUndefined();
     expect(parsePackConfig({ ...PACK, record: { textField: 'body' } }, 'runPack').record).toEqual({
       textField: 'body',
@@ -301,7 +301,9 @@ describe('parsePackConfig', () => {
     );
     expect(message).toMatch(/^run\.json: 4 problems in the pack config:\n/);
     expect(message).toContain('"seqLen" (--seq-len): expected a number <= 16777216, got 99999999999');
-    expect(message).toContain('"format" (--format): expected one of "mds", "jsonl", got "parquet"');
+    expect(message).toContain(
+      '"format" (--format): expected one of "mds", "jsonl", "megatron", "memmap", got "parquet"',
+    );
     expect(message).toContain('"record.onError" (--on-error): expected one of "fail", "skip", got "ignore"');
     expect(message).toContain(
       '"record" (--text-field, --id-field, --on-error): unknown key "text_field" (did you mean "textField"?); accepted keys: textField, idField, onError',
@@ -376,10 +378,6 @@ describe('parseGenerateConfig', () => {
     expect(message).toContain('"record.onError" (--on-error): expected one of "fail", "skip", got "ignore"');
     expect(message).toContain('unknown key "timeout" (did you mean "timeoutSeconds"?)');
     expect(message).toContain('(see megadocs generate --help)');
-    const { model: _model, ...noModel } = GENERATE;
-    expect(problemsOf(noModel, parseGenerateConfig)).toContain(
-      '"model" (--model): required with server URLs',
-    );
     expect(problemsOf({ ...GENERATE, compression: 'zstd:12' }, parseGenerateConfig)).toContain(
       '"compression" (--compression): zstd level 12 is not supported',
     );

@@ -106,15 +106,15 @@ describe('megadocs generate', () => {
     });
   });
 
-  it('refuses to redo a complete run, or to continue a run with other options', async () => {
+  it('exits 0 on a rerun of a complete run without doing it again, refuses a run with other options', async () => {
     const out = await tempDir();
     const input = join(await tempDir(), 'small.jsonl');
     await writeFile(input, (await readFile(INPUT, 'utf8')).split('\n').slice(0, 10).join('\n'));
     const args = ['generate', input, '--out', out, '--llm', llm.url, '--model', 'test-model', '--quiet'];
     expect((await runCli(args, { OPENAI_API_KEY: API_KEY })).code).toBe(0);
     const again = await runCli(args, { OPENAI_API_KEY: API_KEY });
-    expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/already holds this complete run.*--overwrite/);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/is already complete.*--overwrite/);
     const other = await runCli([...args, '--seed', '5'], { OPENAI_API_KEY: API_KEY });
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/different options/);

@@ -181,7 +181,9 @@ describe('more failed documents than --max-failures', () => {
   it('a local model: every prompt over its context ends the run incomplete', async () => {
     const dir = await tempDir();
     const input = join(dir, 'long.jsonl');
-    const long = (id: string) => JSON.stringify({ id, text: 'Once upon a time '.repeat(600) });
+    // Fitted to the context with a tokenizer that counts this text at a third of the model's tokens
+    // (o200k_base on Chinese, which the model takes byte by byte): even the retry with half the budget is over.
+    const long = (id: string) => JSON.stringify({ id, text: '从前有一个小女孩，她住在森林里。'.repeat(300) });
     await writeFile(input, `${long('a')}\n${long('b')}\n`);
     const out = join(dir, 'out');
     const result = await runCli([
@@ -195,6 +197,10 @@ describe('more failed documents than --max-failures', () => {
       '1',
       '--max-tokens',
       '8',
+      '--generator-tokenizer',
+      'o200k_base',
+      '--long-docs',
+      'truncate',
       '--quiet',
     ]);
     expect(result.code).toBe(3);

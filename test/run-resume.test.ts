@@ -1,6 +1,7 @@
 // End to end: `megadocs run` gives byte-identical shards whatever --concurrency and the order answers arrive
 // in, and after kill -9 a rerun sends no completed request again and ends with the same bytes.
-import { readdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_FILE } from '../lib/output-lock.js';
@@ -154,6 +155,101 @@ describe('megadocs run: determinism and resume', () => {
     expect(await readdir(out)).not.toContain(LOCK_FILE);
     await runTo(out, 4);
     expect(await datasetFiles(out)).toEqual(reference);
+  });
+});
+
+/** Every file under `out` (hidden ones too) with its bytes and modification time. */
+async function snapshot(out: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(out, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    const bytes = await readFile(path);
+    files[path] = `${(await stat(path)).mtimeMs} ${createHash('sha256').update(bytes).digest('hex')}`;
+  }
+  return files;
+}
+
+describe('megadocs run: a rerun of a complete run', () => {
+  it('exits 0 at once saying "already complete", sends no request and changes nothing; --overwrite redoes it', async () => {
+    const out = join(dir, 'rerun');
+    await runTo(out, 4);
+    const before = await snapshot(out);
+    server.reset();
+    const again = await runCli(args(out, 4));
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe(
+      `megadocs run: ${out} is already complete (the same command and options): nothing to do. Pass --overwrite to run it again\n`,
+    );
+    expect(server.stats.received).toBe(0);
+    expect(await snapshot(out)).toEqual(before);
+    // --json prints the summary the run recorded.
+    const json = await runCli([...args(out, 4), '--json']);
+    const manifest = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8'));
+    expect(JSON.parse(json.stdout)).toEqual({ ...manifest.stats, alreadyComplete: true });
+    // Other options are still refused; --overwrite runs it again.
+    const other = await runCli([...args(out, 4), '--seed', '9']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/different options: seed was 0, now 9/);
+    server.reset();
+    expect((await runCli([...args(out, 4), '--overwrite'])).code).toBe(0);
+    expect(server.stats.received).toBe(96);
+  });
+
+  it('of `pack`, `generate` and `merge` exits 0 the same way', async () => {
+    const packed = join(dir, 'ranks');
+    const pack = (rank: number) => [
+      'pack',
+      file,
+      '--out',
+      packed,
+      '--rank',
+      String(rank),
+      '--world-size',
+      '2',
+      '--seq-len',
+      '128',
+      '--workers',
+      '0',
+      '--quiet',
+    ];
+    for (const rank of [0, 1]) expect((await runCli(pack(rank))).code).toBe(0);
+    const rank1 = join(packed, 'rank-00001');
+    const before = await snapshot(rank1);
+    const again = await runCli(pack(1));
+    expect([again.code, again.stderr]).toEqual([
+      0,
+      `megadocs pack: ${rank1} is already complete (the same command and options): nothing to do. Pass --overwrite to run it again\n`,
+    ]);
+    expect(await snapshot(rank1)).toEqual(before);
+
+    expect((await runCli(['merge', packed, '--quiet'])).code).toBe(0);
+    const merged = await snapshot(packed);
+    const remerge = await runCli(['merge', packed, '--quiet']);
+    expect([remerge.code, remerge.stderr]).toEqual([
+      0,
+      `megadocs merge: ${packed} is already complete (the same command and options): nothing to do\n`,
+    ]);
+    expect(await snapshot(packed)).toEqual(merged);
+
+    const generated = join(dir, 'generated');
+    const generate = [
+      'generate',
+      file,
+      '--out',
+      generated,
+      '--llm',
+      server.url,
+      '--model',
+      'test-model',
+      '-q',
+    ];
+    expect((await runCli(generate)).code).toBe(0);
+    server.reset();
+    const regenerate = await runCli(generate);
+    expect(regenerate.code).toBe(0);
+    expect(regenerate.stderr).toContain(`megadocs generate: ${generated} is already complete`);
+    expect(server.stats.received).toBe(0);
   });
 });
 

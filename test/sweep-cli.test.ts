@@ -83,10 +83,10 @@ describe.concurrent('option and usage errors', () => {
   });
 });
 
-describe('megadocs run does not offer --format', () => {
-  it('is not in run --help; --format jsonl is refused before any work, pointing to generate', async () => {
+describe('megadocs run offers the token formats only', () => {
+  it('run --help offers mds, megatron and memmap; --format jsonl is refused before any work, pointing to generate', async () => {
     const help = await runCli(['run', '--help']);
-    expect(help.stdout.toString()).not.toContain('--format');
+    expect(help.stdout.toString()).toMatch(/--format <format>\s+mds, megatron, memmap/);
     const out = join(dir, 'format');
     const received = server.stats.received;
     const result = await runCli(['run', FIXTURE, '-o', out, ...llm(), '--format', 'jsonl']);
@@ -189,8 +189,8 @@ describe('tiktoken: paths', () => {
       '--tokenizer',
       `tiktoken:${llamaFile}`,
     ]);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toContain('already holds this complete run');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('is already complete');
   });
 });
 
@@ -205,7 +205,7 @@ describe('inspect', () => {
     expect(inspected.stderr).toContain(
       `rerun the \`megadocs pack\` command that wrote ${out} with --overwrite`,
     );
-    expect((await runCli(args)).stderr).toContain('already holds this complete run');
+    expect((await runCli(args)).stderr).toContain('is already complete');
     expect((await runCli([...args, '--overwrite'])).code).toBe(0);
     expect((await runCli(['inspect', out, '-q'])).code).toBe(0);
   });

@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { LOCAL_DEFAULT_CONCURRENCY, SERVER_DEFAULT_CONCURRENCY } from '../../lib/backends/local-model.js';
 import { GENERATE_CONFIG_KEYS, parseGenerateConfig, RECORD_KEYS } from '../../lib/config.js';
 import { MegadocsError } from '../../lib/errors.js';
+import { LONG_DOCS_MODES } from '../../lib/generate/long-docs.js';
 import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { isHubUrl } from '../../lib/hub/url.js';
 import {
@@ -13,6 +14,7 @@ import {
   newGenerateProgress,
   runGenerate,
 } from '../../lib/pipeline/generate.js';
+import { reportAlreadyComplete } from '../already-complete.js';
 import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
 import { addHubSelectionOptions, connectHub, hubSelectionFrom } from '../hub-options.js';
@@ -59,7 +61,10 @@ export function addLlmOptions(command: Command): Command {
       collectList,
       [],
     )
-    .option('--model <name>', 'model name sent to the server (a local: model is named after its file)')
+    .option(
+      '--model <name>',
+      'model name sent to the server (default: the one its /v1/models lists; a local: model is named after its file)',
+    )
     .addOption(
       choiceOption(
         '--api <kind>',
@@ -135,6 +140,23 @@ export function addRecipeOptions(command: Command): Command {
       ),
     )
     .option('--max-input-tokens <n>', 'cut longer inputs at a line boundary', numeric)
+    .option(
+      '--context-size <n>',
+      "the model's context in tokens, prompt and output (default: what the server reports, or the local model's)",
+      numeric,
+    )
+    .option(
+      '--generator-tokenizer <spec>',
+      "counts the input budget, any --tokenizer spec (default: the local model's own; for a server, 1 token per byte)",
+    )
+    .addOption(
+      choiceOption(
+        '--long-docs <mode>',
+        'a document over the input budget: cut into segments of whole lines, truncate it, or skip it',
+        LONG_DOCS_MODES,
+        'segment',
+      ),
+    )
     .option('--tokenizer <spec>', 'tokenizer for stretch split points and token limits', 'o200k_base')
     .option('--no-json-mode', "do not send response_format json_object for MAGA's stage 1");
 }
@@ -184,6 +206,7 @@ export function register(program: Command): void {
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
+      if (reportAlreadyComplete(display, 'generate', config.out, summary, options.json as boolean)) return;
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       warnIfNoDocuments(display, progress.source);
       display.summary(`megadocs generate: wrote ${config.out}`, [
@@ -242,6 +265,21 @@ export function latencyRange(stats: GenerateStats): string {
   return `${p50.toFixed(0)} ms / ${latencyQuantile(stats.latency, 0.99).toFixed(0)} ms`;
 }
 
+/** The model that served the requests and its context size (`model`, `contextSize` in megadocs.json). */
+export function servedModelRow(stats: GenerateStats): [string, string] {
+  const context =
+    stats.contextSize === undefined ? 'context size not reported' : `context ${stats.contextSize} tokens`;
+  return ['model', `${stats.model ?? '-'} (${context})`];
+}
+
+/** What was done to documents over the input budget (`longDocs` in megadocs.json). */
+export function longDocsRow({ longDocs }: GenerateStats): [string, string] {
+  return [
+    'long documents',
+    `${longDocs.segmented} segmented (${longDocs.segments} segments, ${longDocs.linesCut} lines cut), ${longDocs.truncated} truncated, ${longDocs.skipped} skipped, ${longDocs.retriedSmaller} retried smaller`,
+  ];
+}
+
 /** How many documents lost generations to failed requests (kept in megadocs.json as `failedDocuments`). */
 export function failedDocuments(stats: GenerateStats): string {
   return `${stats.failedDocuments} with failed requests`;
@@ -254,6 +292,7 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
   const { requests } = stats;
   const skipped = Object.values(stats.skipped).reduce((sum, count) => sum + count, 0);
   return [
+    servedModelRow(stats),
     [
       'documents',
       `${stats.documents}${skipped ? ` (${byCause(stats.skipped)} skipped)` : ''}, ${failedDocuments(stats)}`,
@@ -276,6 +315,7 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
     ['req/s', formatCount(rate(requests.completed, seconds))],
     ['latency p50/p99', latencyRange(stats)],
     ['inputs cut', String(stats.inputsCut)],
+    longDocsRow(stats),
     ['shards', String(summary.shards)],
     ['wall time', formatDuration(seconds)],
   ];

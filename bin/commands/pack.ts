@@ -14,6 +14,7 @@ import { isHubUrl } from '../../lib/hub/url.js';
 import { TAIL_MODES } from '../../lib/pack.js';
 import { rankOutput } from '../../lib/pipeline/executor.js';
 import { newPackProgress, PACK_POINTS, type PackSummary, runPack } from '../../lib/pipeline/pack.js';
+import { reportAlreadyComplete } from '../already-complete.js';
 import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
 import {
@@ -86,6 +87,8 @@ export function register(program: Command): void {
           hub: hub && { client: hub.client, selection: hubSelectionFrom(options) },
         }),
       );
+      const out = rankOutput(config.out, config.rank);
+      if (reportAlreadyComplete(display, 'pack', out, summary, options.json as boolean)) return;
       warnIfNoDocuments(display, progress.source);
       printSummary(display, summary, config, options.json as boolean);
     } finally {
@@ -121,17 +124,19 @@ export function warnIfAllDropped(
   );
 }
 
-/** --tokenizer, --workers, --eos/--no-eos, --bos. */
+/** --tokenizer, --workers, --eos/--no-eos, --bos/--no-bos. */
 export function addTokenizeOptions(command: Command): Command {
   return command
     .option(
       '--tokenizer <spec>',
-      'o200k_base, cl100k_base, r50k_base, or tiktoken:PATH (a tiktoken rank file, Llama 3 conventions)',
+      'o200k_base, cl100k_base, r50k_base, tiktoken:PATH (a tiktoken rank file, Llama 3 conventions), or PATH of a Hugging Face tokenizer.json (or of its directory)',
       'o200k_base',
     )
     .option('--workers <n>', 'tokenizer worker threads (0: main thread)', numeric, availableParallelism())
     .option('--no-eos', 'do not append the EOS token to each document')
-    .option('--bos', 'prepend the BOS token to each document (tokenizers that have one)', false);
+    .option('--bos', 'prepend the BOS token to each document (default: as the model does)')
+    .option('--no-bos', 'do not prepend the BOS token, even where the model does')
+    .option('--eos-token <string>', "the EOS token instead of the model's (one of its special tokens)");
 }
 
 /** --seq-len, --tail, --format, --boundaries, --compression, --shard-size, --hashes. */
@@ -149,10 +154,15 @@ export function addPackOptions(command: Command): Command {
     .addOption(
       choiceOption(
         '--format <format>',
-        'mds: token shards (MosaicML Streaming); jsonl: text shards',
+        'mds: token shards (MosaicML Streaming); megatron: PREFIX.bin + PREFIX.idx, one entry per document (Megatron-LM, NeMo, GPT-NeoX); memmap: part-NNNNN.npy flat token arrays (OLMo-core, nanoGPT); jsonl: text shards',
         OUTPUT_FORMATS,
         'mds',
       ),
+    )
+    .option(
+      '--prefix <name>',
+      'with --format megatron: the files are OUT/PREFIX.bin and OUT/PREFIX.idx',
+      'megadocs',
     )
     .option('--boundaries', 'add a `boundaries` column: segment start offsets inside each sequence', false)
     .option('--compression <spec>', 'zstd, zstd:N (level N), or none', 'zstd:3')
@@ -196,13 +206,18 @@ function printSummary(
       `${summary.documents}${summary.skippedRecords ? ` (${summary.skippedRecords} malformed skipped)` : ''}`,
     ],
     ['tokens', `${summary.tokens} (${formatCount(summary.tokensPerSecond)} tok/s)`],
-    ['sequences', `${summary.sequences} x ${config.seqLen} tokens`],
+    config.format === 'megatron'
+      ? ['entries', `${summary.sequences} whole documents`]
+      : ['sequences', `${summary.sequences} x ${config.seqLen} tokens`],
     ['tail', `${summary.droppedTokens} tokens dropped, ${summary.paddedTokens} padded`],
     [
       'shards',
       `${summary.shards} (${formatBytes(summary.rawBytes)} raw, ${formatBytes(summary.storedBytes)} stored, ${summary.compressionRatio.toFixed(2)}x)`,
     ],
-    ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
+    // Megatron pairs and memmap parts are not compressed: the trainer memory-maps them.
+    ...(config.format === 'megatron' || config.format === 'memmap'
+      ? []
+      : compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine)),
     ['wall time', formatDuration(summary.seconds)],
   ]);
 }

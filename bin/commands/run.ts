@@ -2,7 +2,7 @@
 // in one process. Declares the flags, merges them over the config file, draws one line per stage, prints the summary.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ASSEMBLE_MODES } from '../../lib/assemble/index.js';
-import { parseRunConfig, type RunConfig, readRunConfigFile } from '../../lib/config.js';
+import { parseRunConfig, RUN_OUTPUT_FORMATS, type RunConfig, readRunConfigFile } from '../../lib/config.js';
 import { totalTokens } from '../../lib/generate/stats.js';
 import { HubPusher } from '../../lib/hub/push.js';
 import { isHubUrl } from '../../lib/hub/url.js';
@@ -14,11 +14,14 @@ import {
   type RunSummary,
   runMegadocs,
 } from '../../lib/pipeline/run.js';
+import { megatronDataPathOf } from '../../lib/pipeline/run-megatron.js';
+import { MIXTURE_FILE } from '../../lib/pipeline/run-write.js';
 import { resolveRank } from '../../lib/ranks.js';
 import { STREAM_NAMES } from '../../lib/types.js';
+import { reportAlreadyComplete } from '../already-complete.js';
 import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
-import { addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
+import { addHubSelectionOptions, addPushOption, connectHub, pushTargetFrom } from '../hub-options.js';
 import { runWithInterrupt } from '../interrupt.js';
 import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
@@ -35,7 +38,15 @@ import {
 } from '../progress.js';
 import { addRankOptions } from '../rank-options.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
-import { addLlmOptions, addRecipeOptions, apiKeyFrom, failedDocuments, latencyRange } from './generate.js';
+import {
+  addLlmOptions,
+  addRecipeOptions,
+  apiKeyFrom,
+  failedDocuments,
+  latencyRange,
+  longDocsRow,
+  servedModelRow,
+} from './generate.js';
 import { addPackOptions, addTokenizeOptions, capWorkers, warnIfAllDropped } from './pack.js';
 
 /** Flags that change what is shown or where copies go, or that load code (--transform): kept out of the config. */
@@ -58,20 +69,22 @@ they are w of the output (R x E / (1 - w) sequences in all); without it each is 
 "syntheticWeight", ...) plus "inputs"; flags given on the command line override the file.`;
 
 /**
- * Pack's flags that run accepts but does not offer: run writes MDS token shards only, so --help leaves out
- * --format (`--format mds` still works; the config refuses jsonl and points to `megadocs generate`).
+ * Run's --format: the token formats only, declared before pack's flags so that pack's (which offers jsonl) is
+ * skipped; no commander choices, so the config's refusal of jsonl points to `megadocs generate`.
  */
-const HIDDEN_PACK_FLAGS = ['--format'];
+function addRunFormatOption(command: Command): void {
+  command.addOption(
+    new Option(
+      '--format <format>',
+      `${RUN_OUTPUT_FORMATS.join(', ')}: MDS token shards (MosaicML Streaming), each megadoc one entry of PREFIX.bin + PREFIX.idx (Megatron-LM), or part-NNNNN.npy token arrays (OLMo-core, nanoGPT)`,
+    ).default('mds'),
+  );
+}
 
 /** Adds the options a shared declaration makes, skipping flags already declared (e.g. --tokenizer). */
-function addOptionsOnce(
-  command: Command,
-  declare: (scratch: Command) => Command,
-  hidden: readonly string[] = [],
-): void {
+function addOptionsOnce(command: Command, declare: (scratch: Command) => Command): void {
   for (const option of declare(new Command()).options) {
     if (command.options.some((existing) => existing.long === option.long)) continue;
-    if (hidden.includes(option.long!)) option.hideHelp();
     // Required values may come from --config instead: the config schema checks that they are there.
     option.mandatory = false;
     command.addOption(option);
@@ -163,9 +176,11 @@ export function register(program: Command): void {
   addOptionsOnce(command, addLlmOptions);
   addOptionsOnce(command, addRecipeOptions);
   addOptionsOnce(command, addLocalLlmOptions);
+  addOptionsOnce(command, addHubSelectionOptions);
   addAssembleOptions(command);
   addMixOptions(command);
-  addOptionsOnce(command, addPackOptions, HIDDEN_PACK_FLAGS);
+  addRunFormatOption(command);
+  addOptionsOnce(command, addPackOptions);
   addOptionsOnce(command, addRankOptions);
   addPushOption(command);
   addTransformOption(command, RUN_POINTS);
@@ -201,12 +216,16 @@ export function register(program: Command): void {
           transformModules,
         }),
       );
-      if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       const out = rankOutput(config.out, { rank, worldSize });
+      if (reportAlreadyComplete(display, 'run', out, summary, options.json as boolean)) return;
+      if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       warnIfNoDocuments(display, progress.source);
       for (const stream of STREAM_NAMES)
         warnIfAllDropped(display, `the ${stream} stream`, summary.pack[stream], config.seqLen);
-      display.summary(`megadocs run: wrote ${out}`, summaryRows(summary, progress, config));
+      const rows = summaryRows(summary, progress, config);
+      if (config.format === 'megatron' && config.streams === 'separate')
+        rows.push(['--data-path', await megatronDataPathOf(out, MIXTURE_FILE)]);
+      display.summary(`megadocs run: wrote ${out}`, rows);
     } finally {
       display.stop();
       await hub?.close();
@@ -301,6 +320,7 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
   const { mix, tokens, output } = summary;
   const usage = totalTokens(generate);
   return [
+    servedModelRow(generate),
     [
       'documents',
       `${assemble.documents} in, ${failedDocuments(generate)}, ${assemble.kept} made synthetic output, dropped ${byCause(assemble.dropped)}`,
@@ -315,13 +335,14 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
     ],
     ['LLM tokens in/out', `${formatCount(usage.prompt)} / ${formatCount(usage.completion)}`],
     ['latency p50/p99', latencyRange(generate)],
+    longDocsRow(generate),
     [
       'tokens',
       `real ${formatCount(tokens.real)}, synthetic ${formatCount(tokens.synthetic)} (expansion ${tokens.expansionFactor.toFixed(2)}x)`,
     ],
     [
-      'sequences',
-      `${mix.sequences.total} x ${config.seqLen} (real ${mix.sequences.real}, synthetic ${mix.sequences.synthetic}; synthetic weight ${mix.syntheticWeight.toFixed(3)})`,
+      config.format === 'megatron' ? 'entries' : 'sequences',
+      `${mix.sequences.total}${config.format === 'megatron' ? ' whole megadocs' : ` x ${config.seqLen}`} (real ${mix.sequences.real}, synthetic ${mix.sequences.synthetic}; synthetic weight ${mix.syntheticWeight.toFixed(3)})`,
     ],
     ...droppedRows(summary),
     ['real tokens seen', formatCount(mix.realTokensSeen)],

@@ -83,6 +83,10 @@ export interface JobContext {
   reusedAnswers?: ReusedAnswers;
 }
 
+/**
+ * Runs the job; a rerun of a complete run with the same options does nothing and returns the summary that run
+ * recorded, with `alreadyComplete: true`.
+ */
 export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S | undefined> {
   const transforms = await resolveTransforms(
     job.command,
@@ -105,6 +109,8 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
       tokenizer: await tokenizerIdentity(job.identity.tokenizer),
     }),
     inputFiles: inputIdentity(shards),
+    // The Hub subset and split chosen (`--subset`, `--split`) decide the inputs too.
+    ...(job.hub?.selection && { hubSelection: job.hub.selection }),
     ...(Object.keys(records).length > 0 ? { transforms: records } : {}),
   };
   const runDir = await RunDir.open({
@@ -120,6 +126,10 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
     zstdEngine: job.zstdEngine,
     onWarning: job.onWarning,
   });
+  if (runDir.alreadyComplete) {
+    runDir.release();
+    return { ...runDir.recordedStats, alreadyComplete: true } as unknown as S;
+  }
   let backend: LlmBackend | undefined;
   let journal: Journal | undefined;
   let reusedAnswers: ReusedAnswers | undefined;

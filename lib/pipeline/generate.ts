@@ -18,7 +18,7 @@ import type { SourceStats } from '../sources/types.js';
 import { loadEncoder } from '../tokenize/encoders.js';
 import type { DocGenerations } from '../types.js';
 import { executeJob } from './executor.js';
-import { generationIdentity, generationSteps, recipeFor } from './generation.js';
+import { generationIdentity, generationSteps, generatorTokenizerFor, recipeFor } from './generation.js';
 import { throughSteps } from './steps.js';
 import type { TransformModule, Transforms } from './transforms.js';
 
@@ -78,6 +78,7 @@ export async function runGenerate(
   const recipe = await recipeFor(config);
   const textTokenizer =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
+  const generatorTokenizer = await generatorTokenizerFor(config);
   const summary = await executeJob({
     command: 'generate',
     config,
@@ -102,7 +103,11 @@ export async function runGenerate(
       const { shards, out } = context;
       const records = throughSteps<DocGenerations>(
         readDocs(shards, { ...config.record, stats: progress.source }),
-        generationSteps(config, { recipe, textTokenizer, stats, signal: run.signal }, context),
+        generationSteps(
+          config,
+          { recipe, textTokenizer, generatorTokenizer, stats, signal: run.signal },
+          context,
+        ),
       )
         .map((done) => done.generations.map(generationRecord))
         .sequence();

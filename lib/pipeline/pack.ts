@@ -1,5 +1,5 @@
-// `megadocs pack` as a library call: source -> tokenize -> pack -> MDS sink (or source -> jsonl.zst sink),
-// users' transforms before tokenizing and after packing, on the executor (run directory, resume, stats).
+// `megadocs pack` as a library call: source -> tokenize -> pack -> MDS sink (or source -> tokenize -> Megatron
+// sink, or source -> jsonl.zst sink), users' transforms before tokenizing and after packing, on the executor.
 
 import { join } from 'node:path';
 import {
@@ -15,10 +15,15 @@ import { peakRssBytes } from '../memory.js';
 import { newPackStats, type PackStats } from '../pack.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink } from '../sinks/mds.js';
+import { megatronSink } from '../sinks/megatron.js';
+import { megatronDtype, megatronFiles } from '../sinks/megatron-format.js';
+import { memmapDtype, memmapSink } from '../sinks/memmap.js';
+import { DocumentSpans, recordSpans } from '../sinks/memmap-spans.js';
+import { completionFile } from '../sinks/output-index.js';
 import { readDocs } from '../sources/read.js';
 import type { SourceStats } from '../sources/types.js';
-import { tokenizerFacts } from '../tokenize/encoders.js';
-import type { Doc, Sequence } from '../types.js';
+import { documentBosId, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
+import type { Doc, Sequence, TokenizedDoc } from '../types.js';
 import { executeJob } from './executor.js';
 
 import { throughSteps } from './steps.js';
@@ -89,7 +94,8 @@ export interface PackRunOptions extends RuntimeOptions {
 export async function runPack(input: PackConfigInput, run: PackRunOptions = {}): Promise<PackSummary> {
   const config = parsePackConfig(input, 'the runPack config');
   const progress = run.progress ?? newPackProgress();
-  const encoder = config.format === 'mds' ? await tokenizerFacts(config.tokenizer) : undefined;
+  const encoder =
+    config.format !== 'jsonl' ? await tokenizerFacts(config.tokenizer, config.eosToken) : undefined;
   const summary = await executeJob({
     command: 'pack',
     config,
@@ -98,8 +104,8 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
     overwrite: config.overwrite,
     rank: config.rank,
     identity: outputOptions(config),
-    // Text output is not packed: it has no sequences.
-    points: encoder ? PACK_POINTS : (['documents'] as const),
+    // Text output is not packed, nor is Megatron's (it packs at training time): they have no sequences.
+    points: config.format === 'mds' ? PACK_POINTS : (['documents'] as const),
     transforms: run.transforms,
     transformModules: run.transformModules,
     hub: run.hub,
@@ -120,24 +126,8 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
         progress.shards += 1;
         run.pusher?.addShard(join(out, shard.basename));
       };
-      const written = encoder
-        ? await mdsSink({
-            dir: out,
-            dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
-            boundaries: config.boundaries,
-            compression: config.compression,
-            shardSize: config.shardSize,
-            hashes: config.hashes,
-            zstdEngine: run.zstdEngine,
-            onShard,
-          })(
-            throughSteps<Sequence>(docs, [
-              tokenizeStep(config, run.cacheDir),
-              packStep(config, encoder.eosId, progress.pack),
-              ...transformSteps(transforms, 'sequences'),
-            ]),
-          )
-        : await jsonlSink({
+      const written = !encoder
+        ? await jsonlSink({
             dir: out,
             compression: config.compression,
             zstdEngine: run.zstdEngine,
@@ -148,13 +138,108 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
               progress.pack.documents += 1;
               return { id: doc.id, text: doc.text };
             }),
-          );
+          )
+        : config.format === 'megatron'
+          ? await writeMegatron(
+              config,
+              out,
+              encoder.vocabSize,
+              progress.pack,
+              throughSteps<TokenizedDoc>(docs, [tokenizeStep(config, run.cacheDir)]),
+            )
+          : config.format === 'memmap'
+            ? await writeMemmap(
+                config,
+                out,
+                encoder,
+                (part) => {
+                  onShard(part);
+                  if (part.spans) run.pusher?.addShard(join(out, part.spans));
+                },
+                (spans) =>
+                  throughSteps<Sequence>(docs, [
+                    tokenizeStep(config, run.cacheDir),
+                    { name: 'spans', stage: recordSpans(spans) },
+                    packStep(config, encoder.eosId, progress.pack),
+                    ...transformSteps(transforms, 'sequences'),
+                  ]),
+              )
+            : await mdsSink({
+                dir: out,
+                dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
+                boundaries: config.boundaries,
+                compression: config.compression,
+                shardSize: config.shardSize,
+                hashes: config.hashes,
+                zstdEngine: run.zstdEngine,
+                onShard,
+              })(
+                throughSteps<Sequence>(docs, [
+                  tokenizeStep(config, run.cacheDir),
+                  packStep(config, encoder.eosId, progress.pack),
+                  ...transformSteps(transforms, 'sequences'),
+                ]),
+              );
       const summary = summarize(progress, written);
-      await run.pusher?.finish(join(out, 'index.json'));
+      if (config.format === 'megatron') run.pusher?.addShard(join(out, megatronFiles(config.prefix).bin));
+      await run.pusher?.finish(join(out, completionFile(config)));
       return summary;
     },
   });
   return summary!;
+}
+
+/** `--format megatron`: each tokenized document one entry of OUT/PREFIX.bin + .idx (counted as a sequence). */
+async function writeMegatron(
+  config: PackConfig,
+  out: string,
+  vocabSize: number,
+  stats: PackStats,
+  tokenized: Highland.Stream<TokenizedDoc>,
+) {
+  const written = await megatronSink({
+    dir: out,
+    prefix: config.prefix,
+    dtype: megatronDtype(vocabSize),
+    onEntry: (tokens) => {
+      stats.documents += 1;
+      stats.sequences += 1;
+      stats.tokens += tokens;
+    },
+  })(tokenized);
+  const bytes = written.binBytes + written.idxBytes;
+  return { shards: 1, rawBytes: bytes, storedBytes: bytes };
+}
+
+/**
+ * `--format memmap`: the packed sequences in part-NNNNN.npy files, each part's document spans beside it
+ * (recorded from the tokenized documents: sequence k holds the stream's tokens [k x seqLen, (k + 1) x seqLen)).
+ */
+async function writeMemmap(
+  config: PackConfig,
+  out: string,
+  facts: TokenizerFacts,
+  onPart: (part: { basename: string; spans: string | null }) => void,
+  sequences: (spans: DocumentSpans) => Highland.Stream<Sequence>,
+) {
+  const spans = new DocumentSpans();
+  const written = await memmapSink({
+    dir: out,
+    dtype: memmapDtype(facts.vocabSize),
+    seqLen: config.seqLen,
+    partSize: config.shardSize,
+    tokenizer: config.tokenizer,
+    eosId: facts.eosId,
+    bosId: documentBosId(config.bos, facts) ?? null,
+    spansOf: (position) => {
+      // The sequences come in stream order: the documents before this one are done with.
+      spans.forgetBefore(position * config.seqLen);
+      return spans.within(position * config.seqLen, (position + 1) * config.seqLen);
+    },
+    onPart,
+  })(sequences(spans));
+  const bytes = written.tokens * (written.dtype === 'uint16' ? 2 : 4);
+  return { shards: written.files.length, rawBytes: bytes, storedBytes: bytes };
 }
 
 function summarize(

@@ -1,5 +1,6 @@
 // `megadocs run` as a library call: its named steps (source, generate, assemble, tokenize, then per stream
-// pack, parked on disk; then mix, shuffle and the MDS sink), users' transforms between them, on the executor.
+// pack (Megatron: whole megadocs), parked on disk; then mix, shuffle and the sink), users' transforms between
+// them, on the executor.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleStage } from '../assemble/index.js';
@@ -8,15 +9,19 @@ import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig, RuntimeOptions } from '../config.js';
 import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
 import { statsSnapshot } from '../generate/stats.js';
+import type { HubSelection } from '../hub/files.js';
 import type { HubPusher } from '../hub/push.js';
 import type { HubInputOptions } from '../hub/shard.js';
 import type { SequenceSpillReader } from '../sequence-spill.js';
+import { DocumentSpans, recordSpans } from '../sinks/memmap-spans.js';
+import { completionFile } from '../sinks/output-index.js';
 import { readDocs } from '../sources/read.js';
 import { drain } from '../stream.js';
 import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
 import { STREAM_NAMES, type StreamName } from '../types.js';
 import { executeJob, type JobContext } from './executor.js';
-import { generationIdentity, generationSteps, recipeFor } from './generation.js';
+import { generationIdentity, generationSteps, generatorTokenizerFor, recipeFor } from './generation.js';
+import { megadocEntriesStep } from './run-megatron.js';
 import { parkStreams, partsToTokenize } from './run-spill.js';
 import { newRunProgress, type RunProgress, type RunSummary, summarize } from './run-stats.js';
 import { MIXTURE_FILE, writeOutput } from './run-write.js';
@@ -60,8 +65,8 @@ async function tokenizerFor(
   recipeNeedsIt: boolean,
 ): Promise<{ tokenizer: TokenizerFacts; textTokenizer?: Encoder }> {
   if (!recipeNeedsIt && config.maxInputTokens === undefined)
-    return { tokenizer: await tokenizerFacts(config.tokenizer) };
-  const textTokenizer = await loadEncoder(config.tokenizer);
+    return { tokenizer: await tokenizerFacts(config.tokenizer, config.eosToken) };
+  const textTokenizer = await loadEncoder(config.tokenizer, config.eosToken);
   return { tokenizer: textTokenizer, textTokenizer };
 }
 
@@ -89,12 +94,13 @@ async function executeRun(
   const progress = run.progress ?? newRunProgress();
   const recipe = await recipeFor(config);
   const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
+  const generatorTokenizer = await generatorTokenizerFor(config);
 
   /** The main chain, source documents to tokenized parts. */
   const mainSteps = (context: JobContext): AnyStep[] => [
     ...generationSteps(
       config,
-      { recipe, textTokenizer, stats: progress.generate, signal: run.signal },
+      { recipe, textTokenizer, generatorTokenizer, stats: progress.generate, signal: run.signal },
       context,
     ),
     {
@@ -116,11 +122,18 @@ async function executeRun(
     { name: 'parts', stage: partsToTokenize() },
     tokenizeStep(config, run.cacheDir),
   ];
+  /** Where each part lies in its stream's packed tokens, for a memmap's span files. */
+  const spans =
+    config.format === 'memmap' ? { real: new DocumentSpans(), synthetic: new DocumentSpans() } : undefined;
   /** Each stream's own steps, tokenized parts to sequences: the same stage values serve both streams. */
   const packSteps = (transforms: JobContext['transforms']) => {
     const sequences = transformSteps(transforms, 'sequences');
     return (stream: StreamName): AnyStep[] => [
-      packStep(config, tokenizer.eosId, progress.pack[stream]),
+      ...(spans ? [{ name: 'spans', stage: recordSpans(spans[stream]) }] : []),
+      // Megatron packs at training time: each megadoc goes whole, as one entry of the index.
+      config.format === 'megatron'
+        ? megadocEntriesStep(stream, progress.pack[stream])
+        : packStep(config, tokenizer.eosId, progress.pack[stream]),
       ...sequences,
     ];
   };
@@ -144,7 +157,7 @@ async function executeRun(
       stats: progress.generate,
       local: run.local,
     },
-    hub: run.hub,
+    hub: run.hub && { ...run.hub, selection: hubSelectionOf(config) ?? run.hub.selection },
     zstdEngine: run.zstdEngine,
     signal: run.signal,
     onWarning: run.onWarning,
@@ -174,7 +187,8 @@ async function executeRun(
       const spillDir = join(out, SPILL_DIR);
       await mkdir(spillDir, { recursive: true });
       // The shards are compressed only in the writing phase: the compressor starts while the chain streams.
-      if (config.compression !== 'none' && until === undefined) prewarmZstdCompression(run.zstdEngine);
+      if (config.compression !== 'none' && config.format === 'mds' && until === undefined)
+        prewarmZstdCompression(run.zstdEngine);
       let spills: Record<StreamName, SequenceSpillReader> | undefined;
       try {
         const streamSeconds = await timed(async () => {
@@ -183,12 +197,21 @@ async function executeRun(
         if (until === 'spill') return undefined;
         let written: Awaited<ReturnType<typeof writeOutput>> | undefined;
         const writeSeconds = await timed(async () => {
-          written = await writeOutput(spills!, config, out, tokenizer, progress, run.zstdEngine, (file) =>
-            run.pusher?.addShard(file),
+          written = await writeOutput(
+            spills!,
+            config,
+            out,
+            tokenizer,
+            progress,
+            run.zstdEngine,
+            (file) => run.pusher?.addShard(file),
+            spans,
           );
         });
         const summary = summarize(progress, config, written!, { streamSeconds, writeSeconds });
-        await run.pusher?.finish(join(out, config.streams === 'separate' ? MIXTURE_FILE : 'index.json'));
+        await run.pusher?.finish(
+          join(out, config.streams === 'separate' ? MIXTURE_FILE : completionFile(config)),
+        );
         return summary;
       } finally {
         if (spills) await Promise.allSettled(STREAM_NAMES.map((stream) => spills![stream].close()));
@@ -196,6 +219,13 @@ async function executeRun(
       }
     },
   });
+}
+
+/** The config's `subset` and `split` of hf:// inputs, when it names either. */
+function hubSelectionOf(config: RunConfig): HubSelection | undefined {
+  return config.subset === undefined && config.split === undefined
+    ? undefined
+    : { config: config.subset, split: config.split };
 }
 
 async function timed(work: () => Promise<void>): Promise<number> {

@@ -11,7 +11,8 @@ export interface TokenConfig {
   tokenizer: string;
   workers: number;
   eos: boolean;
-  bos: boolean;
+  bos?: boolean;
+  eosToken?: string;
   seqLen: number;
   tail: TailMode;
   boundaries: boolean;
@@ -25,6 +26,7 @@ export function tokenizeStep(config: TokenConfig, cacheDir?: CacheDir): Step<Doc
       workers: config.workers,
       eos: config.eos,
       bos: config.bos,
+      eosToken: config.eosToken,
       cacheDir,
     }),
   };

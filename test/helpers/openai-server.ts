@@ -2,7 +2,9 @@
 // derived from each request, configurable latency, `n`, JSON mode, faults on demand and server-side counters.
 //
 // API (also used by the end-to-end tests of `megadocs run`):
-//   const server = await startOpenAiServer({ latency, jsonMode, ignoreN, apiKey, maxPromptWords, port });
+//   const server = await startOpenAiServer({ latency, jsonMode, ignoreN, apiKey, maxPromptWords, models,
+//     maxModelLen, port });
+//   GET /v1/models                  with `models`: {data: [{id, max_model_len}]} as vLLM lists them
 //   server.url                      base URL to pass as --llm, e.g. http://127.0.0.1:PORT/v1
 //   POST /v1/chat/completions       {model, messages, n, max_tokens, seed, response_format?} -> n choices
 //   POST /v1/completions            {model, prompt, n, max_tokens, seed} -> n choices (`text`)
@@ -79,6 +81,13 @@ export interface ServerOptions {
   apiKey?: string;
   /** 400 "maximum context length" when the prompt has more words than this. */
   maxPromptWords?: number;
+  /** What GET /v1/models lists, as vLLM does (`{data: [{id, max_model_len}]}`); without it, that route is a 404. */
+  models?: Array<{ id: string; maxModelLen?: number }>;
+  /**
+   * vLLM's context check: 400 with its wording when the prompt's words (all messages) plus max_tokens exceed it;
+   * counted in stats.overContext.
+   */
+  maxModelLen?: number;
   /** Port to listen on (default: any free one). */
   port?: number;
   /** A share of all tries answered with a fault, reproducibly (see the header). */
@@ -116,6 +125,10 @@ export interface ServerStats {
   faults: number;
   receivedBySeed: Map<number, number>;
   completedBySeed: Map<number, number>;
+  /** Requests refused for exceeding maxModelLen. */
+  overContext: number;
+  /** GET /v1/models answered. */
+  modelListings: number;
 }
 
 export interface OpenAiTestServer {
@@ -222,6 +235,8 @@ function emptyStats(): ServerStats {
     faults: 0,
     receivedBySeed: new Map(),
     completedBySeed: new Map(),
+    overContext: 0,
+    modelListings: 0,
   };
 }
 
@@ -234,6 +249,17 @@ export async function startOpenAiServer(options: ServerOptions = {}): Promise<Op
     const { stats } = state;
     const path = (request.url ?? '').split('?')[0]!;
     const bodyText = await readBody(request);
+    if (request.method === 'GET' && path === '/v1/models' && options.models) {
+      stats.modelListings += 1;
+      const data = options.models.map(({ id, maxModelLen }) => ({
+        id,
+        object: 'model',
+        owned_by: 'vllm',
+        ...(maxModelLen !== undefined && { max_model_len: maxModelLen }),
+      }));
+      sendJson(response, 200, { object: 'list', data });
+      return;
+    }
     if (request.method !== 'POST' || !/^\/v1\/(chat\/)?completions$/.test(path)) {
       sendJson(response, 404, { error: { message: `no route ${request.method} ${path}` } });
       return;
@@ -321,6 +347,22 @@ export async function startOpenAiServer(options: ServerOptions = {}): Promise<Op
       });
       done(400);
       return;
+    }
+    if (options.maxModelLen !== undefined) {
+      const promptTokens = body.messages
+        ? body.messages.reduce((sum, message) => sum + countWords(message.content), 0)
+        : countWords(body.prompt ?? '');
+      const completionTokens = body.max_tokens ?? 0;
+      if (promptTokens + completionTokens > options.maxModelLen) {
+        stats.overContext += 1;
+        sendJson(response, 400, {
+          error: {
+            message: `This model's maximum context length is ${options.maxModelLen} tokens. However, you requested ${promptTokens + completionTokens} tokens (${promptTokens} in the messages, ${completionTokens} in the completion). Please reduce the length of the messages or completion.`,
+          },
+        });
+        done(400);
+        return;
+      }
     }
     const answer = JSON.stringify(answerBody(received, options, fault));
     if (fault?.kind === 'truncated') {
