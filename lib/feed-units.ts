@@ -4,7 +4,7 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MegadocsError } from './errors.js';
 import { readMdsIndex, readMdsShard } from './sinks/mds-reader.js';
-import { megatronFiles, parseMegatronIndex } from './sinks/megatron-format.js';
+import { megatronFiles, megatronPrefixIn, parseMegatronIndex } from './sinks/megatron-format.js';
 import { MEMMAP_INDEX, type MemmapIndex } from './sinks/memmap.js';
 
 export type FeedTokens = ArrayLike<number> & ArrayBufferView;
@@ -111,8 +111,8 @@ async function megatronUnits(dir: string, prefix: string): Promise<FeedUnit[]> {
 /** The units of the dataset in `dir`: a Megatron pair (.idx), a memmap (memmap.json), else MDS (index.json). */
 export async function feedUnits(dir: string): Promise<FeedUnit[]> {
   const files = await readdir(dir).catch(() => [] as string[]);
-  const idx = files.find((name) => name.endsWith('.idx'));
-  if (idx) return megatronUnits(dir, idx.slice(0, -4));
+  const prefix = megatronPrefixIn(files);
+  if (prefix !== undefined) return megatronUnits(dir, prefix);
   if (files.includes(MEMMAP_INDEX)) {
     const index = JSON.parse(await readFile(path.join(dir, MEMMAP_INDEX), 'utf8')) as MemmapIndex;
     return memmapUnits(dir, index);

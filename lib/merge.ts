@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MegadocsError, messageOf } from './errors.js';
 import { writeFileAtomic } from './sinks/atomic.js';
-import { megatronPrefixIn, mergeMegatronRanks } from './sinks/megatron-merge.js';
+import { megatronPrefixIn } from './sinks/megatron-format.js';
+import { mergeMegatronRanks } from './sinks/megatron-merge.js';
 import { MEMMAP_INDEX } from './sinks/memmap.js';
 import { mergeMemmapRanks } from './sinks/memmap-merge.js';
 

@@ -23,6 +23,11 @@ export function megatronFiles(prefix: string): { bin: string; idx: string } {
   return { bin: `${prefix}.bin`, idx: `${prefix}.idx` };
 }
 
+/** The prefix of the one Megatron pair among a directory's `files` (undefined when it holds no .idx). */
+export function megatronPrefixIn(files: readonly string[]): string | undefined {
+  return files.find((name) => name.endsWith('.idx'))?.slice(0, -4);
+}
+
 /** A prefix is a file name, not a path: the pair lands in the output directory itself. */
 export function checkMegatronPrefix(prefix: string): string {
   if (

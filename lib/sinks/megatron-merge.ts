@@ -12,11 +12,6 @@ import {
   parseMegatronIndex,
 } from './megatron-format.js';
 
-/** The prefix of the one Megatron pair in `dir` (undefined when it holds no .idx). */
-export function megatronPrefixIn(files: readonly string[]): string | undefined {
-  return files.find((name) => name.endsWith('.idx'))?.slice(0, -4);
-}
-
 async function* concatenated(files: readonly string[]): AsyncGenerator<Uint8Array> {
   for (const file of files) yield* createReadStream(file) as AsyncIterable<Buffer>;
 }
