@@ -65,13 +65,16 @@ export interface LlmBackend {
 }
 
 /**
- * A request that failed for a reason of its own: a rejection by the server or retries exhausted. Neither is
- * journaled: a rerun sends the request again. Anything else a backend throws stops the run.
+ * A request that failed for a reason of its own: a rejection by the server (`definitive`: the same
+ * request fails again, told to library callers) or retries exhausted. Neither is journaled: a rerun sends
+ * the request again.
+ * Anything else a backend throws stops the run.
  */
 export class RequestFailedError extends MegadocsError {
   constructor(
     message: string,
     readonly reason: string,
+    readonly definitive: boolean,
     where: string,
   ) {
     super('LLM', message, { where });

@@ -200,7 +200,7 @@ export class OpenAiEndpoint {
         hint: 'Check --llm (a base URL such as http://host:8000/v1), --api and --model',
       });
     }
-    throw new RequestFailedError(message, `http_${status}`, where);
+    throw new RequestFailedError(message, `http_${status}`, true, where);
   }
 
   /**

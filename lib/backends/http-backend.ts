@@ -135,6 +135,7 @@ export class HttpBackend implements LlmBackend {
       throw new RequestFailedError(
         `gave up after ${this.retry.maxRetries + 1} attempts (${error.message})`,
         error.reason,
+        false,
         request.label,
       );
     } finally {

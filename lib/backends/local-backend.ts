@@ -285,6 +285,7 @@ export class LocalBackend implements LlmBackend {
         throw new RequestFailedError(
           `the prompt has ${promptTokens} tokens and the context holds ${this.contextSize}`,
           'context_length',
+          true,
           request.label,
         );
       }
