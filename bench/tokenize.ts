@@ -8,11 +8,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import _ from 'highland';
+import { runtimeOptionsFromEnv } from '../bin/environment.js';
 import { drain } from '../lib/stream.js';
 import {
   type Encoder,
   isTokenizerJsonSpec,
   loadEncoder,
+  localTokenizerSpec,
+  prepareTokenizer,
   tokenizerJsonFile,
 } from '../lib/tokenize/encoders.js';
 import { type EncodedBatch, TokenizerPool } from '../lib/tokenize/pool.js';
@@ -136,6 +139,8 @@ async function main(): Promise<void> {
   const [tokenizer = 'o200k_base', workersArg, roundsArg] = process.argv.slice(2);
   const workers = workersArg ? Number(workersArg) : availableParallelism();
   const rounds = roundsArg ? Number(roundsArg) : 3;
+  // hf:ORG/REPO is downloaded as the CLI would (HF_ENDPOINT, HF_TOKEN, the Hugging Face cache).
+  await prepareTokenizer(tokenizer, runtimeOptionsFromEnv(process.env).hubTokenizer);
   const docs = await realDocs(path.join(repositoryRoot(), '../shared/data'));
   const megabytes = docs.reduce((sum, doc) => sum + Buffer.byteLength(doc.text), 0) / 1e6;
   console.log(
@@ -160,7 +165,7 @@ async function main(): Promise<void> {
   );
 
   // Warm (merge caches filled, JIT done), alternating so that both see the same machine load.
-  const pool = new TokenizerPool({ tokenizer, workers, eos: true });
+  const pool = new TokenizerPool({ tokenizer: await localTokenizerSpec(tokenizer), workers, eos: true });
   await pool.ready();
   await poolPass(pool, docs);
   const ratios: number[] = [];

@@ -1,5 +1,8 @@
 // Class texts: the rewritten split regexes find exactly the pieces the Unicode regexes find, on random strings
-// drawn from every class the regexes tell apart, for each encoding; and regexes the rewrite does not cover are refused.
+// drawn from every class the regexes tell apart, for each encoding and DeepSeek-V3's Split regexes (punctuation and
+// symbol classes); and regexes the rewrite does not cover are refused.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   CL100K_TOKEN_SPLIT_REGEX,
   O200K_TOKEN_SPLIT_REGEX,
@@ -7,10 +10,12 @@ import {
 } from 'gpt-tokenizer/encodingParams/constants';
 import { describe, expect, it } from 'vitest';
 import { ClassTexts, classTextRegex } from '../lib/tokenize/class-text.js';
+import { splitPatternRegex } from '../lib/tokenize/split-pattern.js';
+import { npmModelDir } from './helpers/npm-tokenizers.js';
 
 /** Characters of every class: ASCII letters (contraction letters too), digits, white space, and non-ASCII ones. */
 const PALETTE = [
-  ..."aAsStTdDmMlLvVeErRzZ09 \t\n\r\v\f'/.,!?-_(#\x00\x1f",
+  ..."aAsStTdDmMlLvVeErRzZ09 \t\n\r\v\f'/.,!?-_(#\x00\x1f$+<=>^`|~",
   'é', // Ll
   'É', // Lu
   'ǅ', // Lt
@@ -64,12 +69,19 @@ function tiktokenSplit(regex: RegExp): RegExp {
   return new RegExp(source, regex.flags);
 }
 
+/** DeepSeek-V3's Split regexes that have class texts (its CJK ranges have none), as the encoder runs them. */
+const deepSeekSplits = (
+  JSON.parse(readFileSync(path.join(npmModelDir('deepseek_v3'), 'tokenizer.json'), 'utf8')).pre_tokenizer
+    .pretokenizers as { pattern?: { Regex: string } }[]
+).flatMap((step) => (step.pattern ? [splitPatternRegex(step.pattern.Regex)] : []));
+
 describe.each([
-  ['o200k_base', O200K_TOKEN_SPLIT_REGEX],
-  ['cl100k_base', CL100K_TOKEN_SPLIT_REGEX],
-  ['r50k_base', R50K_TOKEN_SPLIT_REGEX],
-])('class text of the %s split regex', (_name, gptTokenizerRegex) => {
-  const regex = tiktokenSplit(gptTokenizerRegex);
+  ['o200k_base', tiktokenSplit(O200K_TOKEN_SPLIT_REGEX)],
+  ['cl100k_base', tiktokenSplit(CL100K_TOKEN_SPLIT_REGEX)],
+  ['r50k_base', tiktokenSplit(R50K_TOKEN_SPLIT_REGEX)],
+  ['DeepSeek-V3 numbers', deepSeekSplits[0]!],
+  ['DeepSeek-V3 words', deepSeekSplits[2]!],
+])('class text of the %s split regex', (_name, regex) => {
   const unicode = new RegExp(regex.source, 'uy');
   const rewritten = classTextRegex(regex);
 
@@ -101,7 +113,10 @@ describe('class texts', () => {
   });
 
   it('refuse regexes whose meaning the rewrite does not cover', () => {
-    expect(classTextRegex(/\p{P}+/u)).toBeUndefined();
+    expect(classTextRegex(/\p{Sc}+/u)).toBeUndefined();
+    // A range's non-ASCII ends stand for characters no text names literally.
+    expect(classTextRegex(/[\u4e00-\u9fa5]+/u)).toBeUndefined();
+    expect(classTextRegex(deepSeekSplits[1]!)).toBeUndefined();
     expect(classTextRegex(/\s+\p{L}/u)).toBeUndefined();
     expect(classTextRegex(/a.b/u)).toBeUndefined();
     expect(classTextRegex(/\p{L}+/iu)).toBeUndefined();

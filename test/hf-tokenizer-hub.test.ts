@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveHubTokenizer } from '../lib/hub/tokenizer-download.js';
-import { loadEncoder } from '../lib/tokenize/encoders.js';
+import { loadEncoder, tokenizerFacts } from '../lib/tokenize/encoders.js';
 import { runCli } from './helpers/cli.js';
 import { TEST_TOKEN } from './helpers/hub-repos.js';
 import { type HubServer, startHubServer } from './helpers/hub-server.js';
@@ -66,15 +66,16 @@ describe('hf: tokenizers from a (loopback) Hub', () => {
     expect(got!.equals(sent!)).toBe(true);
     expect(existsSync(path.join(snapshot, 'tokenizer_config.json'))).toBe(true);
     expect(existsSync(path.join(snapshot, 'README.md'))).toBe(false);
-    const [downloaded, local] = await Promise.all([loadEncoder(snapshot), loadEncoder(QWEN)]);
+    // The same bytes as the local files (above): one encoder shows the downloaded copy loads and round-trips.
+    const downloaded = await loadEncoder(snapshot);
     const text = 'Grüße aus Köln, 東京 and 12345 <|im_end|>';
-    expect(downloaded.encode(text)).toEqual(local.encode(text));
-    expect(downloaded.eosId).toBe(local.eosId);
+    expect(downloaded.decode(downloaded.encode(text))).toBe(text);
+    expect(downloaded.eosId).toBe(151_645);
   });
 
   it('takes a revision: its own tokenizer_config.json decides EOS', async () => {
-    const main = await loadEncoder(await resolveHubTokenizer('hf:acme/qwen-tok', options()));
-    const base = await loadEncoder(await resolveHubTokenizer('hf:acme/qwen-tok@base', options()));
+    const main = await tokenizerFacts(await resolveHubTokenizer('hf:acme/qwen-tok', options()));
+    const base = await tokenizerFacts(await resolveHubTokenizer('hf:acme/qwen-tok@base', options()));
     expect(main.eosId).toBe(151_645); // <|im_end|>
     expect(base.eosId).toBe(151_643); // <|endoftext|>
   });
@@ -92,6 +93,17 @@ describe('hf: tokenizers from a (loopback) Hub', () => {
 
     const revision = await failure(resolveHubTokenizer('hf:acme/qwen-tok@v9', options()));
     expect(revision.message).toContain('no revision "v9"');
+  });
+
+  it("takes the Hub options from the library's caller, never from the environment", async () => {
+    // A spec this thread has not downloaded: the error says what to pass (HF_* variables are not read here).
+    const error = await failure(loadEncoder('hf:acme/not-downloaded'));
+    expect(error.message).toContain('was not downloaded: no Hub options were given');
+    expect(error.hint).toContain('hubTokenizer');
+    const encoder = await loadEncoder('hf:acme/qwen-tok@base', undefined, options());
+    expect(encoder.eosId).toBe(151_643);
+    // Once downloaded, later steps of the thread (facts, tables) find it without the options.
+    expect((await tokenizerFacts('hf:acme/qwen-tok@base')).eosToken).toBe('<|endoftext|>');
   });
 
   it('packs with --tokenizer hf:..., then again from the cache with the Hub unreachable', async () => {

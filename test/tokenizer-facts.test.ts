@@ -1,4 +1,4 @@
-// tokenizerFacts gives writers the vocabulary size and EOS/BOS ids without loading an encoder: they must be
+// tokenizerFacts gives writers the vocabulary size and EOS/BOS ids and strings without loading an encoder: they must be
 // exactly what the loaded encoders say, for every named encoding and for a Llama 3 rank file.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,8 +9,8 @@ describe('tokenizerFacts', () => {
   const specs = [...TOKENIZER_NAMES, `tiktoken:${join(SHARED_TOKENIZERS, 'meta-llama-3-8B.tiktoken')}`];
   for (const spec of specs) {
     it(`agrees with the loaded encoder for ${spec.split('/').pop()}`, async () => {
-      const { vocabSize, eosId, bosId } = await loadEncoder(spec);
-      expect(await tokenizerFacts(spec)).toEqual({ vocabSize, eosId, bosId });
+      const { vocabSize, eosId, eosToken, bosId, bosToken } = await loadEncoder(spec);
+      expect(await tokenizerFacts(spec)).toEqual({ vocabSize, eosId, eosToken, bosId, bosToken });
     });
   }
 

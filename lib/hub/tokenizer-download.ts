@@ -1,12 +1,9 @@
 // `--tokenizer hf:ORG/REPO[@REV]`: a Hub model's tokenizer.json and tokenizer_config.json, downloaded once (by
 // the model downloader, lib/backends/local-download.ts) into the Hugging Face cache and found there, offline, next time.
 import { promises as fs } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
-import { cachedSnapshotDir, downloadHubModel } from '../backends/local-download.js';
-import { hubCacheDir } from '../backends/local-model.js';
 import { MegadocsError } from '../errors.js';
-import { type HubOptions, hubOptionsFromEnv } from './client.js';
+import type { HubOptions } from './client.js';
 
 export const HF_TOKENIZER_PREFIX = 'hf:';
 const TOKENIZER_FILE = 'tokenizer.json';
@@ -34,15 +31,20 @@ export function parseHubTokenizerSpec(spec: string): HubTokenizer {
   return { repo, revision };
 }
 
+/** Where `hf:` tokenizers come from; the CLI reads them from the environment (bin/environment.ts). */
 export interface TokenizerDownloadOptions {
-  /** Default: HF_ENDPOINT and HF_TOKEN of this process's environment. */
-  hub?: HubOptions;
-  /** The Hugging Face hub cache; default HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub. */
-  cacheDir?: string;
+  /** The Hub's endpoint and token (the CLI: HF_ENDPOINT, HF_TOKEN). */
+  hub: HubOptions;
+  /** The Hugging Face hub cache (the CLI: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub). */
+  cacheDir: string;
 }
 
 /** The snapshot directory of the revision when the cache holds its tokenizer.json already. */
-async function cachedSnapshot(storage: string, source: HubTokenizer): Promise<string | undefined> {
+async function cachedSnapshot(
+  storage: string,
+  source: HubTokenizer,
+  cachedSnapshotDir: (storage: string, revision: string) => Promise<string | undefined>,
+): Promise<string | undefined> {
   const snapshot = await cachedSnapshotDir(storage, source.revision);
   if (!snapshot) return undefined;
   return (await fs.stat(path.join(snapshot, TOKENIZER_FILE)).catch(() => undefined))?.isFile()
@@ -51,24 +53,47 @@ async function cachedSnapshot(storage: string, source: HubTokenizer): Promise<st
 }
 
 const resolving = new Map<string, Promise<string>>();
+/** The last resolution of each spec in this thread, for the steps after the first that read the files. */
+const resolvedSpecs = new Map<string, Promise<string>>();
 
-/** The local directory holding the tokenizer files of `spec` (downloaded first unless cached); one download per process. */
-export function resolveHubTokenizer(spec: string, options: TokenizerDownloadOptions = {}): Promise<string> {
-  const cacheDir = options.cacheDir ?? hubCacheDir(process.env, homedir());
-  const key = `${cacheDir}\0${spec}`;
+/**
+ * The local directory holding the tokenizer files of `spec` (downloaded first unless cached); one download per
+ * process. Without `options`, the directory this thread resolved `spec` to before (the command's first step
+ * passes them), else an error saying to pass them.
+ */
+export function resolveHubTokenizer(spec: string, options?: TokenizerDownloadOptions): Promise<string> {
+  if (!options) {
+    return (
+      resolvedSpecs.get(spec) ??
+      Promise.reject(
+        new MegadocsError(
+          'TOKENIZER',
+          `the Hub tokenizer ${spec} was not downloaded: no Hub options were given`,
+          {
+            where: spec,
+            hint: 'Library callers: pass hubTokenizer { hub, cacheDir } (runPack, runMegadocs, runGenerate, inspectDataset) or the third argument of loadEncoder; the CLI reads HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE and HF_HOME',
+          },
+        ),
+      )
+    );
+  }
+  const key = `${options.cacheDir}\0${spec}`;
   let resolved = resolving.get(key);
   if (!resolved) {
-    resolved = downloadTokenizer(spec, cacheDir, options.hub ?? hubOptionsFromEnv(process.env));
+    resolved = downloadTokenizer(spec, options.cacheDir, options.hub);
     resolving.set(key, resolved);
     resolved.catch(() => resolving.delete(key));
   }
+  resolvedSpecs.set(spec, resolved);
   return resolved;
 }
 
 async function downloadTokenizer(spec: string, cacheDir: string, hub: HubOptions): Promise<string> {
   const source = parseHubTokenizerSpec(spec);
+  // The model downloader (and the Hub client library, a measurable part of start-up) is loaded for hf: only.
+  const { cachedSnapshotDir, downloadHubModel } = await import('../backends/local-download.js');
   const storage = path.join(cacheDir, `models--${source.repo.replaceAll('/', '--')}`);
-  const cached = await cachedSnapshot(storage, source);
+  const cached = await cachedSnapshot(storage, source, cachedSnapshotDir);
   if (cached) return cached;
   const download = (revision: string, file: string) =>
     downloadHubModel({ repo: source.repo, revision, file }, storage, { spec, hub });

@@ -23,6 +23,7 @@ import {
   shardBasenames,
 } from './mds-format.js';
 import { ShardBody } from './shard-body.js';
+import type { TokenDtype } from './token-dtype.js';
 
 export { checkHashes, digests, supportedHashes } from './hashes.js';
 
@@ -278,7 +279,7 @@ export class MdsWriter {
 
 export interface MdsSinkOptions {
   dir: string;
-  dtype: 'uint16' | 'uint32';
+  dtype: TokenDtype;
   /** Also write column `boundaries` (ndarray:uint32): segment starts inside each sequence, always from 0. */
   boundaries: boolean;
   /** `none`, `zstd`, `zstd:N`. */

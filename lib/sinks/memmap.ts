@@ -8,15 +8,16 @@ import { toAsyncIterable } from '../stream.js';
 import type { Sequence } from '../types.js';
 import { AtomicFiles } from './atomic.js';
 import { type DocumentSpan, spanLines } from './memmap-spans.js';
+import { type TokenDtype, tokenDtype } from './token-dtype.js';
 import { TokenFile } from './token-file.js';
 
 export const MEMMAP_INDEX = 'memmap.json';
 
-export type MemmapDtype = 'uint16' | 'uint32';
+export type MemmapDtype = TokenDtype;
 
-/** uint16 when every id fits (a vocabulary under 65,536 tokens), else uint32. */
+/** uint16 when every id fits (a vocabulary under 65,536 tokens), else uint32 (--token-dtype: see tokenDtype). */
 export function memmapDtype(vocabSize: number): MemmapDtype {
-  return vocabSize < 65_536 ? 'uint16' : 'uint32';
+  return tokenDtype(vocabSize, undefined);
 }
 
 /** One part as memmap.json lists it. */

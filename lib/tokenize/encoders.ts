@@ -17,6 +17,7 @@ import {
   HF_TOKENIZER_PREFIX,
   parseHubTokenizerSpec,
   resolveHubTokenizer,
+  type TokenizerDownloadOptions,
 } from '../hub/tokenizer-download.js';
 import { dependencyVersion } from '../version.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
@@ -31,13 +32,9 @@ import {
 } from './tokenizer-json.js';
 import { tokenizerJsonFacts, tokenizerJsonTables } from './tokenizer-json-tables.js';
 
-export interface Encoder {
+export interface Encoder extends TokenizerFacts {
   /** The spec it was loaded from. */
   name: string;
-  /** Largest id + 1, special tokens included (ids fit in uint16 when this is at most 65,536). */
-  vocabSize: number;
-  eosId: number;
-  bosId?: number;
   /** Plain text: special-token strings such as `<|endoftext|>` are encoded as ordinary text; never throws. */
   encode(text: string): number[];
   /**
@@ -63,9 +60,15 @@ interface EncodingParts {
 
 /**
  * Loads an encoder; rejects with a MegadocsError naming the accepted specs when `spec` is none of them.
- * `eosToken` (--eos-token) replaces the model's EOS: one of its special or added tokens.
+ * `eosToken` (--eos-token) replaces the model's EOS: one of its special or added tokens. An `hf:` spec is
+ * downloaded with `hubTokenizer` (see prepareTokenizer).
  */
-export async function loadEncoder(spec: string, eosToken?: string): Promise<Encoder> {
+export async function loadEncoder(
+  spec: string,
+  eosToken?: string,
+  hubTokenizer?: TokenizerDownloadOptions,
+): Promise<Encoder> {
+  await prepareTokenizer(spec, hubTokenizer);
   if (isTokenizerJsonSpec(spec)) return tokenizerJsonEncoder(spec, eosToken);
   return buildEncoder(spec, await loadParts(spec), eosToken);
 }
@@ -85,7 +88,20 @@ export function isTokenizerJsonSpec(spec: string): boolean {
   return spec.startsWith(HF_TOKENIZER_PREFIX) || isTokenizerJsonPath(spec);
 }
 
-/** The local tokenizer.json of `spec`, a Hub model's downloaded first (into the Hugging Face cache) unless cached. */
+/**
+ * Downloads an `hf:` spec's files with `hubTokenizer` (unless in the Hugging Face cache), so that every later step
+ * of this thread finds them (tokenizerJsonFile); other specs need nothing. A command's first step.
+ */
+export async function prepareTokenizer(spec: string, hubTokenizer?: TokenizerDownloadOptions): Promise<void> {
+  if (spec.startsWith(HF_TOKENIZER_PREFIX) && hubTokenizer) await resolveHubTokenizer(spec, hubTokenizer);
+}
+
+/** `spec` as a worker thread can load it: an `hf:` spec is its downloaded directory (see prepareTokenizer). */
+export async function localTokenizerSpec(spec: string): Promise<string> {
+  return spec.startsWith(HF_TOKENIZER_PREFIX) ? resolveHubTokenizer(spec) : spec;
+}
+
+/** The local tokenizer.json of `spec` (an `hf:` spec's as prepareTokenizer downloaded it). */
 export async function tokenizerJsonFile(spec: string): Promise<string> {
   if (spec.startsWith(HF_TOKENIZER_PREFIX)) return path.join(await resolveHubTokenizer(spec), TOKENIZER_JSON);
   return tokenizerJsonPath(spec);
@@ -234,9 +250,13 @@ function buildEncoder(name: string, parts: EncodingParts, eosToken?: string): En
 
 /** What a writer needs to know of a tokenizer without encoding anything. */
 export interface TokenizerFacts {
+  /** Largest id + 1, special tokens included (ids fit in uint16 when this is at most 65,536). */
   vocabSize: number;
   eosId: number;
+  /** The EOS token's string (--eos-token, else the model's). */
+  eosToken: string;
   bosId?: number;
+  bosToken?: string;
   /** The model prepends BOS to every text by default (tokenizer.json families; --bos/--no-bos override). */
   addBos?: boolean;
 }
@@ -262,15 +282,16 @@ function factsOf(parts: EncodingParts, eosToken?: string): TokenizerFacts {
   return {
     vocabSize: Math.max(parts.ranks.length, maxSpecial + 1),
     eosId,
-    bosId: parts.bos === undefined ? undefined : specialId(parts, parts.bos),
+    eosToken: eosToken ?? parts.eos,
+    ...(parts.bos === undefined ? {} : { bosId: specialId(parts, parts.bos), bosToken: parts.bos }),
   };
 }
 
 /** The named encodings' facts, so the main thread need not import their rank tables (a test checks them). */
 const NAMED_FACTS: Record<(typeof TOKENIZER_NAMES)[number], TokenizerFacts> = {
-  o200k_base: { vocabSize: 200_007, eosId: 199_999 },
-  cl100k_base: { vocabSize: 100_277, eosId: 100_257 },
-  r50k_base: { vocabSize: 50_257, eosId: 50_256 },
+  o200k_base: { vocabSize: 200_007, eosId: 199_999, eosToken: END_OF_TEXT },
+  cl100k_base: { vocabSize: 100_277, eosId: 100_257, eosToken: END_OF_TEXT },
+  r50k_base: { vocabSize: 50_257, eosId: 50_256, eosToken: END_OF_TEXT },
 };
 
 /**

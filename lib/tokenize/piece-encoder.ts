@@ -12,6 +12,8 @@ export type MergePiece = (piece: string) => readonly number[];
 
 export interface PieceEncoderParts {
   vocabulary: PieceVocabulary;
+  /** Regexes that split the text before splitRegex, each run on every piece the one before left. */
+  presplitRegexes?: RegExp[];
   splitRegex: RegExp;
   merge: MergePiece;
 }
@@ -77,41 +79,124 @@ export function buildPieceVocabulary(
   return vocabulary;
 }
 
+/** A split regex as run on texts and on their class texts (class-text.ts; undefined when it cannot be). */
+interface Splitter {
+  unicode: RegExp;
+  classText: RegExp | undefined;
+}
+
+function splitterOf(regex: RegExp, sticky: boolean): Splitter {
+  const flags = `${regex.flags.replace(/[gy]/g, '')}${sticky ? 'y' : 'g'}`;
+  const classText = classTextRegex(regex);
+  return {
+    unicode: new RegExp(regex.source, flags),
+    classText: classText && new RegExp(classText.source, sticky ? 'y' : 'g'),
+  };
+}
+
+/** The index after the character at `at` (a surrogate pair is one character). */
+function nextCharacter(text: string, at: number): number {
+  const unit = text.charCodeAt(at);
+  const low = text.charCodeAt(at + 1);
+  return unit >= 0xd800 && unit <= 0xdbff && low >= 0xdc00 && low <= 0xdfff ? at + 2 : at + 1;
+}
+
+/**
+ * Splits text as Hugging Face's Split pre-tokenizer (Isolated) does, and tiktoken where its regex matches every
+ * character: each match is a piece, and so is each stretch between matches; an empty match only ends a stretch.
+ * The presplit regexes run first, each on the pieces the one before left (a piece is split as a text of its own:
+ * lookarounds do not see past it), and the last regex's pieces are looked up.
+ */
 export function createPieceEncoder(parts: PieceEncoderParts): PieceEncode {
   const table = new PieceTable(parts.vocabulary);
-  const flags = parts.splitRegex.flags.replace('g', '');
+  const presplit = (parts.presplitRegexes ?? []).map((regex) => splitterOf(regex, false));
   // Sticky: a match must start where the previous one ended, so only its end (lastIndex) is needed.
-  const unicodeSplitter = new RegExp(parts.splitRegex.source, `${flags}y`);
-  const classSplitter = classTextRegex(parts.splitRegex);
-  const classTexts = new ClassTexts(nonAsciiLiterals(parts.splitRegex));
-  return (text, out, at) => {
-    const classText = classSplitter && classTexts.of(text);
+  const last = splitterOf(parts.splitRegex, true);
+  const splitters = [last, ...presplit];
+  // A text holding a non-ASCII character a rewritten regex names has no class text (see ClassTexts).
+  const classTexts = new ClassTexts(
+    [parts.splitRegex, ...(parts.presplitRegexes ?? [])]
+      .filter((_regex, index) => splitters[index]!.classText !== undefined)
+      .map(nonAsciiLiterals)
+      .join(''),
+  );
+  const anyClassText = splitters.some((splitter) => splitter.classText !== undefined);
+
+  /** Writes the ids of text[from, to) into `out` at `at`; returns the index after them. */
+  const writePiece = (text: string, from: number, to: number, out: Uint32Array, at: number) => {
+    const written = table.writeIds(text, from, to, out, at);
+    if (written !== EMPTY) return written;
+    const ids = parts.merge(text.slice(from, to));
+    out.set(ids, at);
+    table.cache(text, from, to, ids);
+    return at + ids.length;
+  };
+
+  /** Writes the ids of each piece of `text` (class text `classText`) from `at`; returns the index after. */
+  const encodePieces = (text: string, classText: string | undefined, out: Uint32Array, at: number) => {
     // Boundaries found in the class text are those of the text itself (same length, same classes).
-    const [splitter, scanned] =
-      classText === undefined ? [unicodeSplitter, text] : [classSplitter!, classText];
+    const useClassText = classText !== undefined && last.classText !== undefined;
+    const splitter = useClassText ? last.classText! : last.unicode;
+    const scanned = useClassText ? classText : text;
     let next = at;
     let start = 0;
+    /** Where the stretch of characters no match covers began; -1: none. */
+    let gap = -1;
     while (start < text.length) {
       splitter.lastIndex = start;
-      // The encodings' regexes match every character; were one not matched, it is skipped, as matchAll would.
       if (!splitter.test(scanned)) {
-        start += 1;
+        if (gap < 0) gap = start;
+        start = nextCharacter(text, start);
         continue;
       }
+      if (gap >= 0) next = writePiece(text, gap, start, out, next);
+      gap = -1;
       const end = splitter.lastIndex;
-      const written = table.writeIds(text, start, end, out, next);
-      if (written === EMPTY) {
-        const ids = parts.merge(text.slice(start, end));
-        out.set(ids, next);
-        next += ids.length;
-        table.cache(text, start, end, ids);
-      } else {
-        next = written;
+      if (end === start) {
+        gap = start;
+        start = nextCharacter(text, start);
+        continue;
       }
+      next = writePiece(text, start, end, out, next);
       start = end;
     }
+    if (gap >= 0) next = writePiece(text, gap, text.length, out, next);
     return next;
   };
+
+  /** Splits `text` by presplit[level] and hands each piece to the next level; returns the index after. */
+  const encodeLevel = (
+    level: number,
+    text: string,
+    classText: string | undefined,
+    out: Uint32Array,
+    at: number,
+  ): number => {
+    if (level === presplit.length) return encodePieces(text, classText, out, at);
+    const useClassText = classText !== undefined && presplit[level]!.classText !== undefined;
+    const regex = useClassText ? presplit[level]!.classText! : presplit[level]!.unicode;
+    const scanned = useClassText ? classText : text;
+    const piece = (from: number, to: number, next: number) =>
+      encodeLevel(level + 1, text.slice(from, to), classText?.slice(from, to), out, next);
+    let next = at;
+    let previous = 0;
+    regex.lastIndex = 0;
+    for (let match = regex.exec(scanned); match !== null; match = regex.exec(scanned)) {
+      const end = match.index + match[0].length;
+      if (match.index > previous) next = piece(previous, match.index, next);
+      if (end === match.index) {
+        regex.lastIndex = nextCharacter(text, end);
+        previous = match.index;
+        continue;
+      }
+      next = piece(match.index, end, next);
+      previous = end;
+    }
+    if (previous < text.length) next = piece(previous, text.length, next);
+    return next;
+  };
+
+  return (text, out, at) => encodeLevel(0, text, anyClassText ? classTexts.of(text) : undefined, out, at);
 }
 
 /** FNV-1a over UTF-16 units, with a final mix so the low bits (the slot) depend on every unit. */

@@ -2,7 +2,7 @@
 // workers 0), batching texts so message overhead stays small and reading only a bounded window ahead.
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, Stage, TokenizedDoc } from '../types.js';
-import { documentBosId, loadEncoder, tokenizerFacts } from './encoders.js';
+import { documentBosId, loadEncoder, localTokenizerSpec, tokenizerFacts } from './encoders.js';
 import { type EncodedBatch, TokenizerPool } from './pool.js';
 import type { CacheDir } from './table-cache.js';
 import { documentRoom, encodeDocument } from './token-tables.js';
@@ -62,7 +62,12 @@ async function* encodeOnPool(input: Highland.Stream<Doc>, options: TokenizeOptio
     options.eosToken === undefined
       ? undefined
       : (await tokenizerFacts(options.tokenizer, options.eosToken)).eosId;
-  const pool = new TokenizerPool({ ...options, eosId });
+  // A worker thread has no Hub options: it loads an hf: tokenizer from where this thread downloaded it.
+  const pool = new TokenizerPool({
+    ...options,
+    tokenizer: await localTokenizerSpec(options.tokenizer),
+    eosId,
+  });
   const window: BatchInFlight[] = [];
   try {
     for await (const batch of batches(toAsyncIterable(input))) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { TokenTables } from './token-tables.js';
 
 /** Bumped whenever the layout of the tables or of this file changes. */
-const FORMAT = 3;
+const FORMAT = 4;
 const ALIGN = 8;
 
 const ARRAY_TYPES = { Int32Array, Uint32Array, Uint16Array, Uint8Array } as const;

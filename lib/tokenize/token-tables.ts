@@ -22,6 +22,8 @@ export interface TokenTables {
   facts: TokenizerFacts;
   /** The split regex with tiktoken's white space (see encoders.ts), as source and flags. */
   split: { source: string; flags: string };
+  /** A tokenizer.json's Split regexes run before `split`, each on the pieces the one before left. */
+  presplit?: { source: string; flags: string }[];
   pieces: PieceVocabulary;
   /** Every token's bytes by id: the ranks tiktoken encodings merge by. */
   bytes: ByteRankArrays;
@@ -85,6 +87,7 @@ export function idEncoder(tables: TokenTables): IdEncoder {
   // Special-token strings are never looked for: they are split and merged as the plain text they are.
   const encodePieces = createPieceEncoder({
     vocabulary: tables.pieces,
+    presplitRegexes: (tables.presplit ?? []).map(({ source, flags }) => new RegExp(source, flags)),
     splitRegex,
     merge: tables.mergeList
       ? mergeListMerge(tables.mergeList)

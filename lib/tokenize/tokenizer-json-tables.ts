@@ -26,8 +26,9 @@ export function tokenizerJsonFacts(json: TokenizerJson, eosToken?: string): Toke
     }
     return id;
   };
+  const eos = eosToken ?? json.eos;
   const eosId = eosToken === undefined ? idOf(json.eos, 'eos_token') : idOf(eosToken, '--eos-token');
-  if (eosId === undefined) {
+  if (eosId === undefined || eos === undefined) {
     throw new MegadocsError('TOKENIZER', 'the tokenizer names no eos_token', {
       where: json.file.replace(/tokenizer\.json$/, 'tokenizer_config.json'),
       hint: 'Put tokenizer_config.json (with eos_token) beside tokenizer.json, or pass --no-eos',
@@ -37,7 +38,8 @@ export function tokenizerJsonFacts(json: TokenizerJson, eosToken?: string): Toke
   return {
     vocabSize: json.tokenBytes.length,
     eosId,
-    ...(bosId === undefined ? {} : { bosId, addBos: json.addBos }),
+    eosToken: eos,
+    ...(bosId === undefined ? {} : { bosId, bosToken: json.bos, addBos: json.addBos }),
   };
 }
 
@@ -64,5 +66,9 @@ export function tokenizerJsonTables(json: TokenizerJson): TokenTables {
   );
   const tokenEntries = json.tokenBytes.map((bytes, id) => (added.has(id) ? undefined : entry(bytes)));
   const tables = buildTokenTables(pieceTexts, json.splitRegex, tokenizerJsonFacts(json), tokenEntries);
-  return { ...tables, mergeList: { merges, symbols: json.symbols, prepare: json.prepare } };
+  return {
+    ...tables,
+    presplit: json.presplitRegexes.map(({ source, flags }) => ({ source, flags })),
+    mergeList: { merges, symbols: json.symbols, prepare: json.prepare },
+  };
 }

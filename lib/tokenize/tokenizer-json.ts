@@ -30,6 +30,8 @@ export interface TokenizerJson {
   merges: [number, number, number][];
   /** The symbols a piece starts as, before the merges. */
   symbols: SymbolTables;
+  /** Split regexes applied before splitRegex, each to the pieces the one before left (empty: none). */
+  presplitRegexes: RegExp[];
   splitRegex: RegExp;
   /** What is done to a text before it is split. */
   prepare: TextStep[];
@@ -94,8 +96,30 @@ function templateAddsBos(postProcessor: unknown): boolean {
 }
 
 interface PreTokenization {
+  /** Split regexes applied first, each to the pieces the one before left (DeepSeek-V3's Sequence, Digits). */
+  presplitRegexes: RegExp[];
   splitRegex: RegExp;
   prepare: TextStep[];
+}
+
+/** Matches a whole piece: the last split when no step after the Splits splits again (ByteLevel without use_regex). */
+const WHOLE_PIECE = /[\s\S]+/gu;
+
+/**
+ * The Split regex of one pre-tokenizer step before ByteLevel: a Split by a regex, Isolated, not inverted; or
+ * Digits, which isolates each number character (Rust's char::is_numeric, `\p{N}`) or each run of them.
+ */
+function stepRegex(file: string, step: Json): RegExp | undefined {
+  if (step.type === 'Digits') return new RegExp(step.individual_digits === true ? '\\p{N}' : '\\p{N}+', 'gu');
+  const pattern = (step.pattern as Json | undefined)?.Regex;
+  if (
+    step.type !== 'Split' ||
+    typeof pattern !== 'string' ||
+    step.behavior !== 'Isolated' ||
+    step.invert !== false
+  )
+    return undefined;
+  return patternRegex(file, pattern);
 }
 
 function byteLevelPreTokenization(
@@ -107,35 +131,28 @@ function byteLevelPreTokenization(
     (preTokenizer as Json | null)?.type === 'Sequence' ? (preTokenizer as Json).pretokenizers : [preTokenizer]
   ) as Json[];
   const last = steps.at(-1);
-  if (last?.type !== 'ByteLevel') {
-    throw unsupported(
-      file,
-      'pre_tokenizer',
-      `${describeJson(preTokenizer)} (expected ByteLevel, alone or after one Split)`,
-    );
-  }
-  const prepare: TextStep[] = [...normalizer, ...(last.add_prefix_space === true ? [PREFIX_SPACE] : [])];
-  if (steps.length === 1) {
-    if (last.use_regex === false) throw unsupported(file, 'pre_tokenizer', 'ByteLevel without a split regex');
-    return { splitRegex: patternRegex(file, GPT2_PATTERN), prepare };
-  }
-  const split = steps[0]!;
-  const pattern = (split.pattern as Json | undefined)?.Regex;
+  const regexes = steps.slice(0, -1).map((step) => stepRegex(file, step));
+  // ByteLevel's add_prefix_space puts a space before each piece it is given: before the text only when alone.
   if (
-    steps.length !== 2 ||
-    split.type !== 'Split' ||
-    typeof pattern !== 'string' ||
-    split.behavior !== 'Isolated' ||
-    split.invert !== false ||
-    last.use_regex !== false
+    last?.type !== 'ByteLevel' ||
+    regexes.includes(undefined) ||
+    (steps.length > 1 && last.add_prefix_space === true)
   ) {
     throw unsupported(
       file,
       'pre_tokenizer',
-      `${steps.map(describeJson).join(', ')} (expected one Split regex, Isolated, then ByteLevel without use_regex)`,
+      `${steps.map(describeJson).join(', ')} (expected ByteLevel, alone or after Split regexes (Isolated) and Digits, without add_prefix_space after them)`,
     );
   }
-  return { splitRegex: patternRegex(file, pattern), prepare };
+  if (last.use_regex !== false) regexes.push(patternRegex(file, GPT2_PATTERN));
+  const splitRegex = (regexes.pop() as RegExp | undefined) ?? WHOLE_PIECE;
+  // A lone surrogate splits as the U+FFFD the binding sees (a symbol, where the regexes tell symbols apart).
+  const prepare: TextStep[] = [
+    { type: 'wellFormed' },
+    ...normalizer,
+    ...(last.add_prefix_space === true ? [PREFIX_SPACE] : []),
+  ];
+  return { presplitRegexes: regexes as RegExp[], splitRegex, prepare };
 }
 
 const PREFIX_SPACE: TextStep = { type: 'prefix', text: ' ' };
@@ -227,7 +244,7 @@ export async function readTokenizerJson(file: string): Promise<TokenizerJson> {
 
   const tokenBytes: (Buffer | undefined)[] = [];
   const tokenTexts: (string | undefined)[] = [];
-  let family: Pick<TokenizerJson, 'symbols' | 'splitRegex' | 'prepare' | 'decodeStrip'>;
+  let family: Pick<TokenizerJson, 'symbols' | 'presplitRegexes' | 'splitRegex' | 'prepare' | 'decodeStrip'>;
   if ((json.decoder as Json | null)?.type === 'ByteLevel') {
     if (model.byte_fallback === true)
       throw unsupported(file, 'model.byte_fallback', 'true with a ByteLevel decoder');
@@ -246,7 +263,10 @@ export async function readTokenizerJson(file: string): Promise<TokenizerJson> {
     };
   } else {
     for (const [token, id] of Object.entries(vocab)) tokenTexts[id] = token;
-    family = sentencePieceParts({ file, json, model, vocab, normalizer, mergePairs, tokenBytes });
+    family = {
+      presplitRegexes: [],
+      ...sentencePieceParts({ file, json, model, vocab, normalizer, mergePairs, tokenBytes }),
+    };
   }
   const addedTokens = new Map<string, number>();
   for (const added of (json.added_tokens ?? []) as Json[]) {

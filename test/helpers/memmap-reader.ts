@@ -35,7 +35,7 @@ function parseSpan(line: string): MemmapSpan {
 
 export async function readMemmap(dir: string): Promise<MemmapDataset> {
   const index = JSON.parse(await readFile(join(dir, 'memmap.json'), 'utf8')) as MemmapDataset['index'];
-  const width = index.dtype === 'uint16' ? 2 : index.dtype === 'uint32' ? 4 : 0;
+  const width = index.dtype === 'uint16' ? 2 : index.dtype === 'uint32' || index.dtype === 'int32' ? 4 : 0;
   if (width === 0) throw new Error(`dtype ${index.dtype}`);
   const sequences: Uint32Array[] = [];
   const parts: MemmapDataset['parts'] = [];
@@ -45,7 +45,12 @@ export async function readMemmap(dir: string): Promise<MemmapDataset> {
     if (file.tokens !== file.sequences * index.seq_len) throw new Error(`${file.path}: not whole rows`);
     const tokens = new Uint32Array(file.tokens);
     for (let at = 0; at < file.tokens; at += 1)
-      tokens[at] = width === 2 ? bytes.readUInt16LE(at * 2) : bytes.readUInt32LE(at * 4);
+      tokens[at] =
+        width === 2
+          ? bytes.readUInt16LE(at * 2)
+          : index.dtype === 'int32'
+            ? bytes.readInt32LE(at * 4)
+            : bytes.readUInt32LE(at * 4);
     for (let row = 0; row < file.sequences; row += 1)
       sequences.push(tokens.slice(row * index.seq_len, (row + 1) * index.seq_len));
     const text = file.spans ? gunzipSync(await readFile(join(dir, file.spans))).toString('utf8') : '';
