@@ -1,6 +1,7 @@
 // Progress on stderr: one live line per stage (cli-progress) while a TTY is attached and --quiet is off,
 // and a closing summary. Nothing is drawn when stderr is not a TTY, so logs and pipes stay clean.
 import cliProgress from 'cli-progress';
+import type { ConcurrencyFigures } from '../lib/backends/endpoint-control.js';
 import { describeZstdEngine, type ZstdEngineChoice } from '../lib/codecs/zstd-engines.js';
 import type { SourceStats } from '../lib/sources/types.js';
 
@@ -139,4 +140,36 @@ export function compressorRows(
   engine: ZstdEngineChoice | undefined,
 ): Array<[string, string]> {
   return compression === 'none' ? [] : [['compressor', describeZstdEngine(engine)]];
+}
+
+/** The host:port of a server URL, for a progress line. */
+function serverName(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/** Per server: in flight / limit (auto), the server's queue when its /metrics tell, and our tokens/s. */
+export function serverParts(figures: ConcurrencyFigures | undefined): string[] {
+  if (!figures || (figures.mode === 'fixed' && figures.endpoints.length < 2)) return [];
+  return figures.endpoints.map((endpoint) => {
+    const limit = endpoint.final === undefined ? '' : `/${endpoint.final}`;
+    const queue = endpoint.queue === undefined ? '' : ` queue ${endpoint.queue}`;
+    return `${serverName(endpoint.url)} ${endpoint.inFlight}${limit}${queue} ${formatCount(endpoint.tokensPerS)} tok/s`;
+  });
+}
+
+/** The summary's rows on concurrency: auto's limits per server (last, highest, from what), or the fixed one. */
+export function concurrencyRows(figures: ConcurrencyFigures | undefined): Array<[string, string]> {
+  if (!figures) return [];
+  if (figures.mode === 'fixed') return [['concurrency', `${figures.limit} (fixed)`]];
+  return [
+    ['concurrency', `auto (at most ${figures.max})`],
+    ...figures.endpoints.map((endpoint): [string, string] => [
+      `  ${serverName(endpoint.url)}`,
+      `limit ${endpoint.final} at the end, ${endpoint.max} at most (from ${endpoint.signals})`,
+    ]),
+  ];
 }

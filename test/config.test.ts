@@ -36,10 +36,11 @@ function problemsOf(
 }
 
 describe('parseRunConfig', () => {
-  it('defaults --concurrency to 64 with servers and to 4 with a local: model, unless given', () => {
-    expect(parseRunConfig(MINIMAL, 'run.json').concurrency).toBe(64);
+  it('defaults --concurrency to auto with servers and to 4 with a local: model (auto too), unless given', () => {
+    expect(parseRunConfig(MINIMAL, 'run.json').concurrency).toBe('auto');
     const local = { ...MINIMAL, llm: ['local:models/tiny.gguf'], model: undefined };
     expect(parseRunConfig(local, 'run.json').concurrency).toBe(4);
+    expect(parseRunConfig({ ...local, concurrency: 'auto' }, 'run.json').concurrency).toBe(4);
     expect(parseRunConfig({ ...local, concurrency: 12 }, 'run.json').concurrency).toBe(12);
   });
 
@@ -63,7 +64,7 @@ describe('parseRunConfig', () => {
       tail: 'drop',
       compression: 'zstd:3',
       hashes: ['sha1'],
-      concurrency: 64,
+      concurrency: 'auto',
     });
     expect(config.syntheticWeight).toBeUndefined();
   });
@@ -346,7 +347,7 @@ describe('parseGenerateConfig', () => {
       record: { textField: 'text', idField: 'id', onError: 'fail' },
       api: 'chat',
       apiKeyEnv: 'OPENAI_API_KEY',
-      concurrency: 64,
+      concurrency: 'auto',
       maxRetries: 8,
       timeoutSeconds: 600,
       recipe: 'rephrase',

@@ -47,7 +47,7 @@ export interface CompletionResult {
   model: string;
 }
 
-/** Runs completion requests; `concurrency` is how many it keeps in flight at most. */
+/** Runs completion requests; `concurrency` is how many it keeps in flight at most now (it may move: auto). */
 export interface LlmBackend {
   readonly concurrency: number;
   /** Which form of the prompt `complete` reads. */

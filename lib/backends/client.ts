@@ -4,6 +4,7 @@ import { type Dispatcher, Pool } from 'undici';
 import { MegadocsError, messageOf } from '../errors.js';
 import { parseRetryAfter, TransientError } from '../retry.js';
 import { type CompletionRequest, type CompletionResult, RequestFailedError } from './backend.js';
+import { type RateLimitState, readRateLimitHeaders } from './ratelimit-headers.js';
 
 export type ApiKind = 'chat' | 'completions';
 
@@ -17,6 +18,8 @@ export interface EndpointOptions {
   connections: number;
   /** Headers and body timeout; a non-streamed completion sends headers only when it is done. */
   timeoutMs: number;
+  /** Told the x-ratelimit headers of every answer that has them (hosted APIs). */
+  onRateLimit?: (state: RateLimitState) => void;
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -182,6 +185,10 @@ export class OpenAiEndpoint {
       throw networkError(exchange.error, where, exchange.afterHeaders);
     }
     const { status, retryAfter, text } = exchange;
+    if (this.options.onRateLimit) {
+      const limits = readRateLimitHeaders(exchange.headers);
+      if (limits) this.options.onRateLimit(limits);
+    }
     if (status === 200) return this.parse(text, request, where);
     const message = `HTTP ${status}: ${serverMessage(text)}`;
     if (RETRYABLE_STATUS.has(status) || status > 500) {
@@ -228,6 +235,11 @@ export class OpenAiEndpoint {
   async models(): Promise<ServedModel[] | undefined> {
     const answer = await this.get(`${this.prefix}/models`);
     return 'status' in answer && answer.status < 300 ? servedModels(answer.text) : undefined;
+  }
+
+  /** GET `path` at the server's root (e.g. `/metrics`): its status and body, or why there is none. */
+  fetchRoot(path: string): Promise<{ status: number; text: string } | { error: string }> {
+    return this.get(path);
   }
 
   /** The model name requests carry (set once the server said what it serves). */
@@ -305,8 +317,10 @@ export class OpenAiEndpoint {
   }
 }
 
+type IncomingHttpHeaders = Record<string, string | string[] | undefined>;
+
 type Exchange =
-  | { status: number; retryAfter?: string | string[]; text: string }
+  | { status: number; retryAfter?: string | string[]; headers: IncomingHttpHeaders; text: string }
   | { error: Error; afterHeaders: boolean };
 
 /**
@@ -318,17 +332,19 @@ function post(pool: Pool, options: Dispatcher.DispatchOptions): Promise<Exchange
     const chunks: Buffer[] = [];
     let status = 0;
     let retryAfter: string | string[] | undefined;
+    let answerHeaders: IncomingHttpHeaders = {};
     pool.dispatch(options, {
       onRequestStart() {},
       onResponseStart(_controller, statusCode, headers) {
         status = statusCode;
         retryAfter = headers['retry-after'];
+        answerHeaders = headers;
       },
       onResponseData(_controller, chunk) {
         chunks.push(chunk);
       },
       onResponseEnd() {
-        resolve({ status, retryAfter, text: Buffer.concat(chunks).toString('utf8') });
+        resolve({ status, retryAfter, headers: answerHeaders, text: Buffer.concat(chunks).toString('utf8') });
       },
       onResponseError(_controller, error) {
         resolve({ error, afterHeaders: status !== 0 });

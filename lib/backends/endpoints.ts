@@ -1,7 +1,7 @@
-// Spreads requests over several endpoints (the healthy one with the fewest in flight gets the next), takes out
-// an endpoint that refuses connections or keeps failing, lets one probe request bring it back, and waits while none answers.
-import { sleep } from '../retry.js';
+// Spreads requests over several endpoints (the healthy one with the most room under its limit gets the next), takes
+// out an endpoint that refuses connections or keeps failing, lets one probe request bring it back, and waits while none answers.
 import type { OpenAiEndpoint } from './client.js';
+import type { EndpointControl } from './endpoint-control.js';
 import { DEFAULT_SERVER_WAIT, type ServerWaitOptions, waitForServer } from './server-wait.js';
 
 export interface HealthPolicy {
@@ -23,7 +23,8 @@ export type AttemptHealth = 'ok' | 'fault' | 'refused' | 'neutral';
 
 interface EndpointState {
   endpoint: OpenAiEndpoint;
-  inFlight: number;
+  /** Its in-flight limit, rate limits and requests in flight. */
+  control: EndpointControl;
   faults: number;
   /** Out of rotation until this time (ms); 0 when in rotation. */
   downUntil: number;
@@ -34,10 +35,17 @@ interface EndpointState {
   answering: boolean;
 }
 
-/** A use of one endpoint for one attempt; `finish` reports how it went (call it once). */
+/** A use of one endpoint for one attempt; `finish` reports how it went and the tokens answered (call it once). */
 export interface EndpointLease {
   endpoint: OpenAiEndpoint;
-  finish(health: AttemptHealth): void;
+  control: EndpointControl;
+  finish(health: AttemptHealth, completionTokens?: number): void;
+}
+
+/** What an attempt takes of an endpoint: one request of `n` samples, `tokens` as rate limits count them. */
+export interface AttemptCost {
+  n: number;
+  tokens: number;
 }
 
 export class EndpointSet {
@@ -45,16 +53,18 @@ export class EndpointSet {
   private rotation = 0;
   /** The wait for a server in progress, shared by every request that needs one. */
   private waiting?: Promise<boolean>;
+  /** Leases waiting for room, woken (one per freed slot, all on a change of limits or health) to look again. */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
-    endpoints: OpenAiEndpoint[],
+    endpoints: Array<{ endpoint: OpenAiEndpoint; control: EndpointControl }>,
     private readonly policy: HealthPolicy = DEFAULT_HEALTH_POLICY,
     private readonly wait: ServerWaitOptions = DEFAULT_SERVER_WAIT,
     private readonly now: () => number = Date.now,
   ) {
-    this.states = endpoints.map((endpoint) => ({
+    this.states = endpoints.map(({ endpoint, control }) => ({
       endpoint,
-      inFlight: 0,
+      control,
       faults: 0,
       downUntil: 0,
       cooldownMs: policy.cooldownMs,
@@ -97,28 +107,50 @@ export class EndpointSet {
     return this.states.filter((state) => state.downUntil > 0).length;
   }
 
-  /** The endpoint for the next attempt; waits while every endpoint is out and none is due for a probe. */
-  async lease(signal?: AbortSignal): Promise<EndpointLease> {
+  /** The sum of the in-flight limits of the endpoints in rotation (Infinity when they are fixed together). */
+  get totalLimit(): number {
+    return this.states.reduce((sum, state) => sum + (state.downUntil > 0 ? 0 : state.control.limit), 0);
+  }
+
+  /** The endpoints' figures (progress line, summary, megadocs.json). */
+  get figures() {
+    return this.states.map((state) => state.control.figures);
+  }
+
+  /**
+   * The endpoint for the next attempt; waits while every endpoint is out (and none is due for a probe), full
+   * (its in-flight limit reached) or held back by its rate limits.
+   */
+  async lease(cost: AttemptCost, signal?: AbortSignal): Promise<EndpointLease> {
     while (true) {
       // An endpoint due for a probe gets the next request even while others are healthy.
-      const state = this.pickProbe() ?? this.pickHealthy();
+      const state = this.pickProbe() ?? this.pickHealthy(cost);
       if (state) {
-        state.inFlight += 1;
+        state.control.sent(cost.n, cost.tokens);
         let finished = false;
         return {
           endpoint: state.endpoint,
-          finish: (health) => {
+          control: state.control,
+          finish: (health, completionTokens) => {
             if (finished) return;
             finished = true;
-            state.inFlight -= 1;
+            state.control.done(cost.n, completionTokens);
             this.record(state, health);
+            this.wake(false);
           },
         };
       }
       // At most a cooldown at a time: a wait for the server may put an endpoint back before its time.
-      const wake = Math.min(...this.states.map((candidate) => candidate.downUntil));
-      await sleep(Math.max(1, Math.min(wake - this.now(), this.policy.cooldownMs)), signal);
+      await this.nap(
+        Math.max(1, Math.min(this.nextChange(cost) - this.now(), this.policy.cooldownMs)),
+        signal,
+      );
     }
+  }
+
+  /** Limits moved (or health changed): every waiting lease looks again. */
+  limitsChanged(): void {
+    this.wake(true);
   }
 
   async close(): Promise<void> {
@@ -129,16 +161,64 @@ export class EndpointSet {
     await Promise.all(this.states.map((state) => state.endpoint.destroy(reason)));
   }
 
-  private pickHealthy(): EndpointState | undefined {
+  /** The healthy endpoint with room and the smallest share of its limit in use (then the fewest in flight). */
+  private pickHealthy(cost: AttemptCost): EndpointState | undefined {
     let best: EndpointState | undefined;
+    let bestShare = Number.POSITIVE_INFINITY;
     const count = this.states.length;
     for (let step = 0; step < count; step += 1) {
       const state = this.states[(this.rotation + step) % count]!;
-      if (state.downUntil > 0) continue;
-      if (!best || state.inFlight < best.inFlight) best = state;
+      const { control } = state;
+      if (state.downUntil > 0 || control.inFlight >= control.limit || control.waitMs(cost.tokens) > 0)
+        continue;
+      const share = control.inFlight / control.limit;
+      if (!best || share < bestShare || (share === bestShare && control.inFlight < best.control.inFlight)) {
+        best = state;
+        bestShare = share;
+      }
     }
     this.rotation = (this.rotation + 1) % count;
     return best;
+  }
+
+  /** When a lease that found no endpoint should look again without being woken: a probe due, rate limits refilled. */
+  private nextChange(cost: AttemptCost): number {
+    const now = this.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const state of this.states) {
+      if (state.downUntil > 0) next = Math.min(next, state.downUntil);
+      else if (state.control.inFlight < state.control.limit)
+        next = Math.min(next, now + state.control.waitMs(cost.tokens));
+    }
+    return next;
+  }
+
+  /** Sleeps `ms` or until woken. */
+  private nap(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      };
+      const aborted = () => {
+        done();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+      if (signal?.aborted) aborted();
+      else signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  private wake(all: boolean): void {
+    if (!all) {
+      this.sleepers.values().next().value?.();
+      return;
+    }
+    for (const sleeper of [...this.sleepers]) sleeper();
   }
 
   private pickProbe(): EndpointState | undefined {
@@ -170,6 +250,7 @@ export class EndpointSet {
   }
 
   private restore(state: EndpointState): void {
+    if (state.downUntil > 0) this.wake(true);
     state.faults = 0;
     state.downUntil = 0;
     state.probing = false;

@@ -1,5 +1,5 @@
-// The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints, each attempt on
-// the least busy healthy endpoint, transient failures retried (withRetry, lib/retry.ts), none sent while no server answers.
+// The LlmBackend for OpenAI-compatible servers: at most C requests in flight over all endpoints (or, under auto, each
+// endpoint's own limit), each attempt on the healthy endpoint with most room, transient failures retried (lib/retry.ts).
 import { performance } from 'node:perf_hooks';
 import { Gauge } from '../generate/gauge.js';
 import { Limiter } from '../generate/limiter.js';
@@ -13,8 +13,11 @@ import {
   RequestFailedError,
 } from './backend.js';
 import { type ApiKind, isConnectionLoss, isUnreachable, OpenAiEndpoint } from './client.js';
+import { DEFAULT_MAX_CONCURRENCY } from './concurrency-controller.js';
 import { discoverModel, type ServedModelInfo } from './discovery.js';
+import { type ConcurrencyFigures, type ConcurrencyMode, EndpointControl } from './endpoint-control.js';
 import { type AttemptHealth, DEFAULT_HEALTH_POLICY, EndpointSet, type HealthPolicy } from './endpoints.js';
+import { estimatedTokens, type RateLimits } from './rate-limit.js';
 import { DEFAULT_SERVER_WAIT, type ServerWaitOptions } from './server-wait.js';
 
 export interface HttpBackendOptions {
@@ -25,8 +28,17 @@ export interface HttpBackendOptions {
   model?: string;
   /** Sent as a bearer token; never logged or stored. */
   apiKey?: string;
-  /** Requests in flight across all endpoints (`--concurrency`). */
-  concurrency: number;
+  /**
+   * Requests in flight: a number fixes it across all endpoints (`--concurrency N`); `auto` gives each endpoint a
+   * limit its server's load moves (`/metrics`, else our own throughput), all together at most `maxConcurrency`.
+   */
+  concurrency: number | 'auto';
+  /** The cap of `auto` (`--max-concurrency`, default DEFAULT_MAX_CONCURRENCY). */
+  maxConcurrency?: number;
+  /** Requests and tokens per minute per endpoint (`--rpm`, `--tpm`); the servers' x-ratelimit headers add to them. */
+  rateLimits?: RateLimits;
+  /** ms between an endpoint's /metrics samples and throughput measurements (default 500). */
+  controlIntervalMs?: number;
   /** Per-attempt timeout (`--timeout`, in ms here). */
   timeoutMs: number;
   retry?: RetryPolicy;
@@ -48,11 +60,12 @@ async function healthAfter(error: unknown, endpoint: OpenAiEndpoint): Promise<At
 }
 
 export class HttpBackend implements LlmBackend {
-  readonly concurrency: number;
+  private readonly mode: ConcurrencyMode;
   readonly format: PromptFormat;
   private readonly limiter: Limiter;
   private readonly endpoints: EndpointSet;
   private readonly servers: OpenAiEndpoint[];
+  private readonly controls: EndpointControl[];
   private served: ServedModelInfo;
   private readonly retry: RetryPolicy;
   private readonly stats: GenerateStats;
@@ -63,29 +76,48 @@ export class HttpBackend implements LlmBackend {
   private readonly stopped = new AbortController();
 
   constructor(options: HttpBackendOptions) {
-    this.concurrency = options.concurrency;
+    this.mode =
+      options.concurrency === 'auto'
+        ? { mode: 'auto', max: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY }
+        : { mode: 'fixed', limit: options.concurrency };
+    const cap = this.mode.mode === 'auto' ? this.mode.max : this.mode.limit;
     this.format = options.api === 'chat' ? 'chat' : 'text';
-    this.limiter = new Limiter(options.concurrency);
+    this.limiter = new Limiter(cap);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.stats = options.stats ?? createGenerateStats();
     this.served = { model: options.model ?? '' };
-    const endpoints = options.urls.map(
-      (baseUrl) =>
-        new OpenAiEndpoint({
-          baseUrl,
-          api: options.api,
-          model: this.served.model,
-          apiKey: options.apiKey,
-          connections: options.concurrency,
-          timeoutMs: options.timeoutMs,
-        }),
-    );
-    this.servers = endpoints;
-    this.endpoints = new EndpointSet(endpoints, options.health ?? DEFAULT_HEALTH_POLICY, {
+    const parts = options.urls.map((baseUrl) => {
+      const endpoint = new OpenAiEndpoint({
+        baseUrl,
+        api: options.api,
+        model: this.served.model,
+        apiKey: options.apiKey,
+        // A socket per request it may get, and one for /metrics.
+        connections: cap + 1,
+        timeoutMs: options.timeoutMs,
+        onRateLimit: (state) => control.rateLimited(state),
+      });
+      const control = new EndpointControl(endpoint, {
+        concurrency: this.mode,
+        rateLimits: options.rateLimits ?? {},
+        intervalMs: options.controlIntervalMs,
+      });
+      return { endpoint, control };
+    });
+    this.servers = parts.map((part) => part.endpoint);
+    this.controls = parts.map((part) => part.control);
+    this.endpoints = new EndpointSet(parts, options.health ?? DEFAULT_HEALTH_POLICY, {
       ...DEFAULT_SERVER_WAIT,
       ...options.serverWait,
       onWaiting: options.onWarning,
     });
+    this.stats.concurrency = { ...this.mode, endpoints: this.endpoints.figures } as ConcurrencyFigures;
+    for (const control of this.controls) control.start(() => this.endpoints.limitsChanged());
+  }
+
+  /** Requests the backend takes at once now: --concurrency N, or under auto the endpoints' limits summed (capped). */
+  get concurrency(): number {
+    return this.mode.mode === 'auto' ? Math.min(this.mode.max, this.endpoints.totalLimit) : this.mode.limit;
   }
 
   get model(): string {
@@ -144,6 +176,7 @@ export class HttpBackend implements LlmBackend {
   }
 
   close(): Promise<void> {
+    for (const control of this.controls) control.stop();
     this.stopped.abort(new Error('the LLM backend is closed'));
     return this.endpoints.close();
   }
@@ -200,16 +233,19 @@ export class HttpBackend implements LlmBackend {
   }
 
   private async attempt(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
-    const lease = await this.endpoints.lease(signal);
+    const lease = await this.endpoints.lease({ n: request.n, tokens: estimatedTokens(request) }, signal);
     const started = performance.now();
     this.stats.requests.sent += 1;
     this.stats.requests.inFlight += 1;
     try {
       const result = await lease.endpoint.send(request, signal);
-      lease.finish('ok');
+      lease.finish('ok', result.usage.completionTokens);
       recordLatency(this.stats.latency, performance.now() - started);
       return result;
     } catch (error) {
+      if (error instanceof TransientError && (error.reason === 'http_429' || error.reason === 'http_503')) {
+        lease.control.overloaded(error.reason === 'http_429' ? 429 : 503, error.retryAfterMs);
+      }
       lease.finish(await healthAfter(error, lease.endpoint));
       throw error;
     } finally {

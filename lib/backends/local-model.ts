@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MegadocsError, messageOf } from '../errors.js';
 import type { HubOptions } from '../hub/client.js';
-import { cachedSnapshotDir, downloadHubModel, type HubModelFile, modelParts } from './local-download.js';
+import type { HubModelFile } from './local-download.js';
 
 export const LOCAL_PREFIX = 'local:';
 const HUB_PREFIX = 'hf:';
@@ -41,14 +41,9 @@ export function isLocalLlm(spec: string): boolean {
   return spec.startsWith(LOCAL_PREFIX);
 }
 
-/** Requests in flight when --concurrency is not given: servers batch many; an in-process model holds a
- * context sequence (and its memory, ~50 MB each for a 0.5B model at 4096 tokens) per request. */
-export const SERVER_DEFAULT_CONCURRENCY = 64;
+/** Requests in flight for a `local:` model when --concurrency is not given (servers get `auto`): an in-process
+ * model holds a context sequence (and its memory, ~50 MB each for a 0.5B model at 4096 tokens) per request. */
 export const LOCAL_DEFAULT_CONCURRENCY = 4;
-
-export function defaultConcurrency(llm: readonly string[]): number {
-  return llm.length > 0 && llm.every(isLocalLlm) ? LOCAL_DEFAULT_CONCURRENCY : SERVER_DEFAULT_CONCURRENCY;
-}
 
 /** `local:PATH` or `local:hf:ORG/REPO[@REV]/FILE`; errors say which shapes are valid. */
 export function parseLocalSpec(spec: string): LocalModelSource {
@@ -97,10 +92,12 @@ export async function resolveLocalModel(
   const name = localModelName(spec);
   if (source.kind === 'file') return { path: await requireFile(source.path), name, downloaded: false };
   if (!options.cacheDir) throw new Error('resolveLocalModel: a cacheDir is needed for local:hf: models');
+  // The download (and the Hub client library, a measurable part of start-up) is loaded for local:hf: only.
+  const download = await import('./local-download.js');
   const storage = path.join(options.cacheDir, `models--${source.repo.replaceAll('/', '--')}`);
-  const cached = await cachedSnapshot(storage, source);
+  const cached = await cachedSnapshot(storage, source, download);
   if (cached) return { path: cached, name, downloaded: false };
-  const downloaded = await downloadHubModel(source, storage, {
+  const downloaded = await download.downloadHubModel(source, storage, {
     spec,
     hub: options.hub,
     signal: options.signal,
@@ -131,7 +128,11 @@ async function requireFile(file: string): Promise<string> {
 }
 
 /** The model's path in the cache when its revision was downloaded before (no network needed then). */
-async function cachedSnapshot(storage: string, source: HubModelFile): Promise<string | undefined> {
+async function cachedSnapshot(
+  storage: string,
+  source: HubModelFile,
+  { cachedSnapshotDir, modelParts }: typeof import('./local-download.js'),
+): Promise<string | undefined> {
   const snapshot = await cachedSnapshotDir(storage, source.revision);
   if (!snapshot) return undefined;
   const present = await Promise.all(

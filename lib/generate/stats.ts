@@ -1,5 +1,6 @@
 // Counters of a generation run, as one plain object the engine and the backend update and the CLI
 // redraws from: requests, retries and failures by cause, filters, tokens per recipe, latency quantiles.
+import type { ConcurrencyFigures } from '../backends/endpoint-control.js';
 import { createLongDocsCounters, type LongDocsCounters } from './long-docs.js';
 
 /** Request latencies in logarithmic buckets (5% wide): quantiles in constant memory. */
@@ -47,6 +48,8 @@ export interface GenerateStats {
   /** Server-reported tokens per recipe (replayed requests included). */
   tokens: Record<string, { prompt: number; completion: number }>;
   latency: LatencyHistogram;
+  /** How the servers' in-flight limits were set, and per endpoint: in flight, limits chosen, queue, tokens/s. */
+  concurrency?: ConcurrencyFigures;
 }
 
 export function createGenerateStats(now = Date.now()): GenerateStats {
@@ -121,5 +124,17 @@ export function statsSnapshot(stats: GenerateStats, now = Date.now()): Record<st
     wallSeconds: round(wallSeconds),
     requestsPerSecond: round(wallSeconds > 0 ? stats.requests.completed / wallSeconds : 0),
     latencyMs: { p50: round(latencyQuantile(latency, 0.5)), p99: round(latencyQuantile(latency, 0.99)) },
+    latencyHistogram: latencyBuckets(latency),
   };
+}
+
+/** The recorded latency histogram for megadocs.json (the report draws it): bucket b ends at firstMs x growth^b. */
+export interface LatencyBuckets {
+  firstMs: number;
+  growth: number;
+  counts: number[];
+}
+
+export function latencyBuckets(histogram: LatencyHistogram): LatencyBuckets {
+  return { firstMs: BUCKET_BASE_MS, growth: Math.exp(BUCKET_GROWTH), counts: [...histogram.counts] };
 }
