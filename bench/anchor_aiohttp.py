@@ -63,7 +63,7 @@ def main():
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--data", required=True)
     args = parser.parse_args()
-    texts = load_texts(args.data, 300)
+    texts = load_texts(args.data, max(300, args.requests))
     cpu_start = time.process_time()
     wall_start = time.perf_counter()
     completed = asyncio.run(run(args.url, args.model, args.concurrency, args.requests, texts))

@@ -27,8 +27,15 @@ function faultArgs(faults: ServerFaults | undefined): string[] {
   return args;
 }
 
-/** Starts the server answering after `latencyMs`; resolves once it listens. */
-export async function startLlmServer(latencyMs: number, faults?: ServerFaults): Promise<LlmServerProcess> {
+/**
+ * Starts the server answering after `latencyMs` (each answer its text `answerRepeat` times); resolves once it
+ * listens.
+ */
+export async function startLlmServer(
+  latencyMs: number,
+  faults?: ServerFaults,
+  answerRepeat = 1,
+): Promise<LlmServerProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -37,6 +44,8 @@ export async function startLlmServer(latencyMs: number, faults?: ServerFaults): 
       path.join(REPO, 'test/helpers/openai-server-main.ts'),
       '--latency-ms',
       String(latencyMs),
+      '--answer-repeat',
+      String(answerRepeat),
       ...faultArgs(faults),
     ],
     { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },

@@ -1,7 +1,7 @@
 // The pack stage: concatenates tokenized documents in input order and cuts them into sequences of exactly
 // seqLen tokens, optionally recording where segments start; the last partial sequence is dropped, padded or kept.
-import _ from 'highland';
 import { MegadocsError } from './errors.js';
+import { highland as _ } from './stream.js';
 import type { Sequence, Stage, TokenizedDoc } from './types.js';
 
 export type TailMode = 'drop' | 'pad' | 'keep';

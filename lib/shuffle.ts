@@ -1,7 +1,7 @@
 // Seeded shuffles that need no memory proportional to the data: a keyed permutation of [0, n) for the
 // sequence-level shuffle after packing, and a bounded shuffle window that scatters documents.
 import { createHash } from 'node:crypto';
-import _ from 'highland';
+import { highland as _ } from './stream.js';
 import type { Stage } from './types.js';
 
 /** Largest count a permutation handles: indexes stay exact in a double (two halves of 26 bits). */

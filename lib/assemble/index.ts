@@ -1,6 +1,8 @@
 // The assemble stage: each source document with its generations in, training documents out: the original
 // for the real stream, and the synthetic document(s) that stitch, stretch or none arrange for the other.
+
 import { shuffleWindowStage } from '../shuffle.js';
+import { flattenArrays } from '../stream.js';
 import type { DocGenerations, Megadoc, Stage } from '../types.js';
 import { type AssembleStats, countDrop, type DocGroup, groupOf, newAssembleStats } from './group.js';
 import { separateDocuments } from './none.js';
@@ -68,12 +70,12 @@ export function assembleStage(options: AssembleOptions): Stage<DocGenerations, M
     stats.megadocs += made.length;
     return [real, ...made];
   };
-  if (options.mode !== 'none') return (input) => input.map(arrange).sequence();
+  if (options.mode !== 'none') return (input) => input.map(arrange).through(flattenArrays<Megadoc>());
   const scatter = shuffleWindowStage<Megadoc>({
     window: options.shuffleWindow,
     seed: options.seed,
     salt: 'assemble-none',
     holds: (megadoc) => megadoc.stream === 'synthetic',
   });
-  return (input) => input.map(arrange).sequence().through(scatter);
+  return (input) => input.map(arrange).through(flattenArrays<Megadoc>()).through(scatter);
 }

@@ -1,7 +1,7 @@
 // The failure budget of a generation run (`--max-failures F`): counts the documents that lost generations to
 // requests that failed for good and, once the stream ends, fails it with IncompleteRunError when over the budget.
-import _ from 'highland';
 import { IncompleteRunError } from '../errors.js';
+import { highland as _ } from '../stream.js';
 import type { DocGenerations, Stage } from '../types.js';
 import type { GenerateStats } from './stats.js';
 

@@ -1,6 +1,6 @@
 // Deterministic per-request sampling seeds: hash(global --seed, document key, recipe, request index),
 // so a rerun, a resumed run or a run at another concurrency asks the server for the very same samples.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * A seed in [0, 2^31): small enough for every server (llama.cpp reads it as uint32 and treats
@@ -12,8 +12,7 @@ export function requestSeed(
   recipe: string,
   index: string | number,
 ): number {
-  const digest = createHash('sha256')
-    .update(`${globalSeed}\u0000${docKey}\u0000${recipe}\u0000${index}`)
-    .digest();
+  // One-shot hash: a Hash object per request costs more than the digest itself.
+  const digest = hash('sha256', `${globalSeed}\u0000${docKey}\u0000${recipe}\u0000${index}`, 'buffer');
   return digest.readUInt32BE(0) & 0x7fffffff;
 }

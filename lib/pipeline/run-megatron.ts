@@ -2,8 +2,8 @@
 // entry each, its parts ending with EOD, contiguous), the entry count that matches w in tokens, the --data-path line.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import _ from 'highland';
 import type { PackStats } from '../pack.js';
+import { highland as _ } from '../stream.js';
 import type { Sequence, Stage, StreamName, TokenizedDoc } from '../types.js';
 import type { Step } from './steps.js';
 

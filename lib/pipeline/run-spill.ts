@@ -1,9 +1,8 @@
 // Phase one of `megadocs run`, its end: every part of every megadoc as a document to tokenize, then each
 // stream (real, synthetic) through its own steps (pack, transforms) and parked on disk until both are complete.
 import { join } from 'node:path';
-import _ from 'highland';
 import { type SequenceSpillReader, SequenceSpillWriter } from '../sequence-spill.js';
-import { toAsyncIterable } from '../stream.js';
+import { highland as _, toAsyncIterable } from '../stream.js';
 import {
   type Doc,
   type Megadoc,

