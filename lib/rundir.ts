@@ -13,8 +13,12 @@ import { dependencyVersions, VERSION } from './version.js';
 export const MANIFEST_FILE = 'megadocs.json';
 export const STATE_DIR = 'state';
 
-/** `incomplete`: the work ended but too much of it failed (see IncompleteRunError); continued like `interrupted`. */
-export type RunStatus = 'running' | 'complete' | 'failed' | 'interrupted' | 'incomplete';
+/**
+ * `incomplete`: the work ended but too much of it failed (see IncompleteRunError); continued like `interrupted`.
+ * `budget-reached`: the dataset of the documents within `--max-output-tokens` / `--max-documents` is written; a
+ * rerun with other budgets continues it, one with the same budgets has nothing to do.
+ */
+export type RunStatus = 'running' | 'complete' | 'failed' | 'interrupted' | 'incomplete' | 'budget-reached';
 
 export interface RunManifest {
   megadocs: string;
@@ -30,6 +34,10 @@ export interface RunManifest {
   finishedAt?: string;
   error?: string;
   stats?: Record<string, unknown>;
+  /** The figures planned at the start (lib/cost-plan.ts PlanFigures, or `error`) and, at the end, the actual ones. */
+  plan?: { planned: Record<string, unknown>; actual?: Record<string, unknown> };
+  /** How a `budget-reached` run stopped (lib/generate/budget.ts BudgetStop). */
+  budget?: { limits: Record<string, number | undefined> } & Record<string, unknown>;
 }
 
 export interface OpenRunDirOptions {
@@ -50,6 +58,8 @@ export interface OpenRunDirOptions {
   reuseJournal?: boolean;
   /** Told about a dead process's lock taken over, or a status that could not be recorded. */
   onWarning?: (message: string) => void;
+  /** This run's `--max-output-tokens` / `--max-documents`: a `budget-reached` run with the same is complete. */
+  budgetLimits?: Record<string, number | undefined>;
 }
 
 /** The commands that journal LLM answers: a changed run of either can reuse the other's answers. */
@@ -135,6 +145,14 @@ export function describeChanges(
   return changes;
 }
 
+/** A `budget-reached` run rerun with the same budgets: it would write the same dataset again. */
+function sameBudgetReached(previous: RunManifest, limits: Record<string, number | undefined> = {}): boolean {
+  return (
+    previous.status === 'budget-reached' &&
+    canonicalJson(previous.budget?.limits ?? {}) === canonicalJson(limits)
+  );
+}
+
 /** Removes everything in `dir` except the names in `keep`. */
 async function clearDir(dir: string, keep: string[] = []): Promise<void> {
   for (const name of await listDir(dir)) {
@@ -211,7 +229,8 @@ export class RunDir {
         );
       }
       // A requeued job that already finished: nothing to do, nothing written.
-      if (previous.status === 'complete') return new RunDir(dir, false, previous, lock, () => {}, true);
+      if (previous.status === 'complete' || sameBudgetReached(previous, options.budgetLimits))
+        return new RunDir(dir, false, previous, lock, () => {}, true);
       // Same command and options, unfinished: keep the journal, redo the dataset files.
       await clearDir(dir, [STATE_DIR, MANIFEST_FILE, LOCK_FILE]);
       resuming = true;
@@ -249,14 +268,40 @@ export class RunDir {
     return runDir;
   }
 
+  /** Records the figures planned at the start (`plan.planned`). */
+  async recordPlan(planned: Record<string, unknown>): Promise<void> {
+    this.manifest = { ...this.manifest, plan: { planned } };
+    await this.save();
+  }
+
+  /** The figures planned at the start, once recorded. */
+  get planned(): Record<string, unknown> | undefined {
+    return this.manifest.plan?.planned;
+  }
+
   /** The stats the complete run recorded in megadocs.json. */
   get recordedStats(): Record<string, unknown> {
     return this.manifest.stats ?? {};
   }
 
-  /** Marks the run complete with its final stats (written after the dataset's own index). */
-  async complete(stats: Record<string, unknown>): Promise<void> {
-    this.manifest = { ...this.manifest, status: 'complete', stats, finishedAt: new Date().toISOString() };
+  /**
+   * Marks the run complete with its final stats (written after the dataset's own index), or `budget-reached` with
+   * how it stopped when a budget cut its output.
+   */
+  async complete(
+    stats: Record<string, unknown>,
+    budget?: RunManifest['budget'],
+    actual?: Record<string, unknown>,
+  ): Promise<void> {
+    const { plan } = this.manifest;
+    this.manifest = {
+      ...this.manifest,
+      status: budget ? 'budget-reached' : 'complete',
+      stats,
+      ...(budget && { budget }),
+      ...(plan && actual && { plan: { ...plan, actual } }),
+      finishedAt: new Date().toISOString(),
+    };
     await this.save();
   }
 
@@ -271,7 +316,13 @@ export class RunDir {
     // The disk may be full: then the manifest is rewritten in the space it holds, if it fits; either way the
     // error that stopped the run is the one reported.
     await this.save().catch(async (failure: unknown) => {
-      if (await rewriteInPlace(join(this.dir, MANIFEST_FILE), manifestText(this.manifest))) return;
+      const path = join(this.dir, MANIFEST_FILE);
+      // The status matters more than the figures: the planned figures, then the stats, go when that is what fits.
+      const { plan: _plan, ...withoutPlan } = this.manifest;
+      const { stats: _stats, ...statusOnly } = withoutPlan;
+      for (const manifest of [this.manifest, withoutPlan, statusOnly]) {
+        if (await rewriteInPlace(path, manifestText(manifest))) return;
+      }
       this.onWarning(`could not record status ${status} in ${MANIFEST_FILE}: ${messageOf(failure)}`);
     });
   }
