@@ -53,6 +53,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => import('./commands/feed.js'),
   },
   {
+    name: 'report',
+    description:
+      'write DIR/report.html: the run at a glance, drops, histograms and a seeded sample of documents with their generations',
+    arguments: [['<dir>', 'the --out directory of a pack, generate or run command']],
+    load: () => import('./commands/report.js'),
+  },
+  {
     name: 'pull',
     description:
       'download Hub dataset files to DIR (same layout), verified, resumable; reads HF_TOKEN and HF_ENDPOINT',
@@ -68,6 +75,23 @@ export const COMMANDS: readonly CommandEntry[] = [
       'write OUT/index.json over all OUT/rank-NNNNN/ datasets written by --rank/--world-size workers',
     arguments: [['<out>', 'the --out directory the ranks wrote to']],
     load: () => import('./commands/merge.js'),
+  },
+  {
+    name: 'plan',
+    description:
+      'before launch, with no LLM request: documents, tokens, requests, output dataset, LLM time and cost of a run command line',
+    arguments: [['[inputs...]', INPUTS]],
+    load: () => import('./commands/plan.js'),
+  },
+  {
+    name: 'efficiency',
+    description:
+      'data efficiency: fit L(D) = A / D^alpha + E to a real-data-only baseline, and D_eff(L) / D0 of a method',
+    arguments: [
+      ['<action>', 'fit: the law and its residuals; at: D_eff(L) and D_eff / D0 (with --tokens D0 --loss L)'],
+      ['<baseline>', 'CSV of the baseline runs: unique real tokens and loss per row (header tokens,loss)'],
+    ],
+    load: () => import('./commands/efficiency.js'),
   },
 ];
 

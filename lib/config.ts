@@ -4,15 +4,22 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ASSEMBLE_MODES } from './assemble/index.js';
-import { defaultConcurrency, isLocalLlm, localModelName, parseLocalSpec } from './backends/local-model.js';
+import {
+  isLocalLlm,
+  LOCAL_DEFAULT_CONCURRENCY,
+  localModelName,
+  parseLocalSpec,
+} from './backends/local-model.js';
 import type { ZstdEngineChoice } from './codecs/zstd.js';
 import { type ConfigCommand, configError, shown } from './config-issues.js';
 import { MegadocsError, messageOf } from './errors.js';
 import { LONG_DOCS_MODES } from './generate/long-docs.js';
 import { BUILT_IN_RECIPES, DEFAULT_GENERATIONS } from './generate/recipes/index.js';
+import type { TokenizerDownloadOptions } from './hub/tokenizer-download.js';
 import { MAX_SEQ_LEN, TAIL_MODES } from './pack.js';
 import { checkHashes } from './sinks/hashes.js';
 import { parseCompression } from './sinks/mds.js';
+import { TOKEN_DTYPES } from './sinks/token-dtype.js';
 import { checkTokenizerSpec } from './tokenize/encoders.js';
 import type { CacheDir } from './tokenize/table-cache.js';
 import { absoluteTokenizerSpec } from './tokenize/tokenizer-identity.js';
@@ -59,7 +66,15 @@ const llmFields = {
   threads: wholeNumber(1).optional(),
   api: z.enum(['chat', 'completions']).default('chat'),
   apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
-  concurrency: wholeNumber(1).optional(),
+  /** `auto` (the servers' default): a limit per endpoint from its load; N: at most N in flight over all. */
+  concurrency: z
+    .union([wholeNumber(1), z.literal('auto')], { error: 'expected a whole number of at least 1, or "auto"' })
+    .optional(),
+  /** The cap of `auto` over all endpoints (default 1024). */
+  maxConcurrency: wholeNumber(1).optional(),
+  /** Requests and tokens per minute, per endpoint (hosted APIs; their x-ratelimit headers are read too). */
+  rpm: z.number().positive().optional(),
+  tpm: z.number().positive().optional(),
   /** Bytes of finished documents held for output order behind a slower one (the engine's default: 256 MiB). */
   reorderBuffer: wholeNumber(1).optional(),
   maxRetries: wholeNumber(0).default(8),
@@ -69,6 +84,9 @@ const llmFields = {
   waitForServer: z.number().min(0).max(86_400).default(600),
   /** The share of documents that may lose generations to failed requests; above it the run ends incomplete. */
   maxFailures: z.number().min(0).max(1).default(0.01),
+  /** Budgets: no new document once the kept ones' completion tokens (or their count) reach it; resumable. */
+  maxOutputTokens: wholeNumber(1).optional(),
+  maxDocuments: wholeNumber(1).optional(),
 };
 /** Seconds per attempt (`--timeout`: run's key `timeout`, generate's `timeoutSeconds`). */
 const timeout = z.number().min(0.001).max(86_400).default(600);
@@ -113,6 +131,8 @@ const packFields = {
   hashes: list(z.string().min(1)).default(['sha1']),
   /** `--format megatron`: the pair OUT/PREFIX.bin + OUT/PREFIX.idx. */
   prefix: z.string().default('megadocs'),
+  /** The dtype of the written token ids; absent: the narrowest that holds the vocabulary. */
+  tokenDtype: z.enum(TOKEN_DTYPES).optional(),
 };
 /** Every sink's shards. */
 const shardFields = {
@@ -124,8 +144,13 @@ export const OUTPUT_FORMATS = ['mds', 'jsonl', 'megatron', 'memmap'] as const;
 export const RUN_OUTPUT_FORMATS = ['mds', 'megatron', 'memmap'] as const;
 
 /** Megatron stores whole documents and packs at training time: packing options have nothing to act on. */
-const megatronRule: Rule<{ format: string; boundaries: boolean; tail: string }> = (config, problem) => {
+const megatronRule: Rule<{ format: string; boundaries: boolean; tail: string; tokenDtype?: string }> = (
+  config,
+  problem,
+) => {
   if (config.format !== 'megatron') return;
+  if (config.tokenDtype === 'uint32')
+    problem('tokenDtype', "Megatron's .idx has no uint32 dtype code: use --token-dtype int32 (or uint16)");
   if (config.boundaries)
     problem(
       'boundaries',
@@ -326,7 +351,7 @@ export const runConfigSchema = z
  * A checked config's servers and requests: `model` (a local model's file name by default; for servers, undefined
  * asks them), and `concurrency`.
  */
-type WithLlmDefaults<C> = Omit<C, 'model' | 'concurrency'> & { model?: string; concurrency: number };
+type WithLlmDefaults<C> = Omit<C, 'model' | 'concurrency'> & { model?: string; concurrency: number | 'auto' };
 
 /** A checked pack config with every default filled in (what runPack works with). */
 export type PackConfig = z.output<typeof packConfigSchema>;
@@ -345,19 +370,27 @@ export interface RuntimeOptions {
   cacheDir?: CacheDir;
   /** The zstd compressor: native (libzstd when zstd-napi loads, else zstd-codec; the default) or zstd-codec. */
   zstdEngine?: ZstdEngineChoice;
+  /** Where `--tokenizer hf:ORG/REPO` is downloaded from and to (the Hub's endpoint and token, the HF cache). */
+  hubTokenizer?: TokenizerDownloadOptions;
 }
 
 /**
  * Config keys that decide how a run goes (servers, key, speed, patience, failure budget, where it writes), never
- * its output bytes: left out of the run identity, so changing one continues the same run.
+ * its output bytes: left out of the run identity, so changing one continues the same run. The spending budgets
+ * cut the output at a document, but a rerun with another budget continues the same run from its journal.
  */
 const HOW_KEYS: ReadonlySet<string> = new Set([
   'llm',
   'apiKeyEnv',
   'concurrency',
+  'maxConcurrency',
+  'rpm',
+  'tpm',
   'reorderBuffer',
   'maxRetries',
   'maxFailures',
+  'maxOutputTokens',
+  'maxDocuments',
   'waitForServer',
   'timeout',
   'timeoutSeconds',
@@ -414,13 +447,20 @@ function parseWith<S extends z.ZodType>(
   throw configError(parsed.error.issues, input, command, source);
 }
 
-function withLlmDefaults<C extends { llm: string[]; model?: string; concurrency?: number }>(
+/** `auto` (the default) for servers; a `local:` model runs a fixed number of sequences (for `auto` too: its default). */
+function concurrencyFor(llm: string[], given: number | 'auto' | undefined): number | 'auto' {
+  const local = llm.length > 0 && llm.every(isLocalLlm);
+  if (!local) return given ?? 'auto';
+  return typeof given === 'number' ? given : LOCAL_DEFAULT_CONCURRENCY;
+}
+
+function withLlmDefaults<C extends { llm: string[]; model?: string; concurrency?: number | 'auto' }>(
   config: C,
 ): WithLlmDefaults<C> {
   return {
     ...config,
     model: config.model ?? (isLocalLlm(config.llm[0]!) ? localModelName(config.llm[0]!) : undefined),
-    concurrency: config.concurrency ?? defaultConcurrency(config.llm),
+    concurrency: concurrencyFor(config.llm, config.concurrency),
   };
 }
 

@@ -4,16 +4,53 @@
 export { ASSEMBLE_MODES, type AssembleOptions, assembleStage } from './assemble/index.js';
 // generate
 export type { ChatMessage, CompletionRequest, CompletionResult, LlmBackend } from './backends/backend.js';
+export {
+  AUTO_START_CONCURRENCY,
+  ConcurrencyController,
+  DEFAULT_MAX_CONCURRENCY,
+  type LimitHistory,
+} from './backends/concurrency-controller.js';
 export { discoverModel, type ServedModelInfo } from './backends/discovery.js';
-export { HttpBackend } from './backends/http-backend.js';
+export type { ConcurrencyFigures, EndpointFigures } from './backends/endpoint-control.js';
+export { HttpBackend, type HttpBackendOptions } from './backends/http-backend.js';
 export { createLocalBackend, LocalBackend } from './backends/local-backend.js';
 export { isLocalLlm, resolveLocalModel } from './backends/local-model.js';
+export { estimatedTokens, type RateLimits, RatePacer } from './backends/rate-limit.js';
+export {
+  parseResetDuration,
+  type RateLimitState,
+  readRateLimitHeaders,
+} from './backends/ratelimit-headers.js';
+export { type ServerLoad, serverLoadFrom } from './backends/server-load.js';
 export { readFrameContentSize, zstdCompressFrame, zstdDecompress } from './codecs/zstd.js';
 // whole commands
 export { parseRunConfig, type RunConfig, readRunConfigFile, runConfigSchema } from './config.js';
+export {
+  actualFigures,
+  type DatasetFigures,
+  type OutputAssumptions,
+  type PlanFigures,
+  type PlanSettings,
+  planRun,
+} from './cost-plan.js';
+export {
+  type BaselinePoint,
+  type EffectiveData,
+  type EfficiencyFit,
+  effectiveData,
+  fitEfficiency,
+  lossAt,
+} from './efficiency.js';
+export { parseBaselineCsv, readBaselineCsv } from './efficiency-csv.js';
 // core
 export * from './errors.js';
 export { feedSequences, writeFeed } from './feed.js';
+export {
+  type BudgetLimits,
+  type BudgetStop,
+  budgetFor,
+  GenerationBudget,
+} from './generate/budget.js';
 export { generateStage, generationRecord, type LongDocsOptions } from './generate/engine.js';
 export { failureBudgetStage } from './generate/failure-budget.js';
 export { Journal } from './generate/journal.js';
@@ -30,6 +67,7 @@ export { createHubClient, hubOptionsFromEnv } from './hub/client.js';
 export { pullHubFiles } from './hub/pull.js';
 export { HubPusher } from './hub/push.js';
 export { expandHubInput, hubShard } from './hub/shard.js';
+export type { TokenizerDownloadOptions } from './hub/tokenizer-download.js';
 export { parseHubUrl } from './hub/url.js';
 export { inspectDataset } from './inspect.js';
 export { mergeRankIndexes, rankDirName } from './merge.js';
@@ -52,6 +90,7 @@ export {
 } from './pipeline/transforms.js';
 export { assignShards, planShards } from './plan.js';
 export { resolveRank } from './ranks.js';
+export { REPORT_FILE, type ReportOptions, type WrittenReport, writeReport } from './report/index.js';
 export { hashConfig, RunDir, type RunManifest, type RunStatus } from './rundir.js';
 export { SequenceSpillReader, SequenceSpillWriter } from './sequence-spill.js';
 export { keyedPermutation, shuffleWindowStage } from './shuffle.js';
@@ -63,6 +102,7 @@ export { MegatronWriter, megatronSink } from './sinks/megatron.js';
 export { megatronDtype, parseMegatronIndex } from './sinks/megatron-format.js';
 export { MemmapWriter, memmapDtype, memmapSink } from './sinks/memmap.js';
 export { DocumentSpans, recordSpans } from './sinks/memmap-spans.js';
+export { TOKEN_DTYPES, type TokenDtype, tokenDtype } from './sinks/token-dtype.js';
 // source
 export { type ExpandOptions, expandInputs } from './sources/inputs.js';
 export { localShard } from './sources/local.js';
@@ -85,12 +125,16 @@ export {
   toNodeReadable,
 } from './stream.js';
 // tokenize, pack
+export { type DocumentTokens, documentTokens } from './tokenize/document-tokens.js';
 export {
   checkTokenizerSpec,
   DEFAULT_TOKENIZER,
   type Encoder,
   loadEncoder,
+  prepareTokenizer,
   TOKENIZER_NAMES,
+  type TokenizerFacts,
+  tokenizerFacts,
 } from './tokenize/encoders.js';
 export { TokenizerPool } from './tokenize/pool.js';
 export { type TokenizeOptions, tokenizeStage } from './tokenize/stage.js';

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseZstdFrameHeader, zstdDecompress, zstdFrameLengths } from './codecs/zstd.js';
 import { MegadocsError, messageOf } from './errors.js';
+import type { TokenizerDownloadOptions } from './hub/tokenizer-download.js';
 import { MIXTURE_FILE } from './pipeline/run-write.js';
 import type { JsonlShardEntry } from './sinks/jsonl.js';
 import { digests, supportedHashes } from './sinks/mds.js';
@@ -26,6 +27,8 @@ export interface InspectOptions {
   decode?: number;
   /** Tokenizer spec for decoding; default: `options.tokenizer` of the run's megadocs.json (see DatasetWriter). */
   tokenizer?: string;
+  /** Where an `hf:` tokenizer is downloaded from and to (see loadEncoder). */
+  hubTokenizer?: TokenizerDownloadOptions;
 }
 
 /**
@@ -153,9 +156,11 @@ async function megatronPairs(dir: string): Promise<string[]> {
 async function inspectMemmap(dir: string, json: unknown, options: InspectOptions): Promise<InspectReport> {
   const report = await emptyReport(dir, 'memmap');
   const index = json as MemmapIndex;
-  const width = index?.dtype === 'uint16' ? 2 : index?.dtype === 'uint32' ? 4 : 0;
+  const width = index?.dtype === 'uint16' ? 2 : index?.dtype === 'uint32' || index?.dtype === 'int32' ? 4 : 0;
   if (width === 0 || !isCount(index.seq_len) || index.seq_len === 0 || !Array.isArray(index.files)) {
-    report.problems.push(`${path.join(dir, MEMMAP_INDEX)}: needs dtype uint16 or uint32, seq_len and files`);
+    report.problems.push(
+      `${path.join(dir, MEMMAP_INDEX)}: needs dtype uint16, uint32 or int32, seq_len and files`,
+    );
     return finished(report);
   }
   report.shards = index.files.length;
@@ -203,6 +208,8 @@ async function inspectMemmap(dir: string, json: unknown, options: InspectOptions
   if (decodeIds.length > 0) {
     const encoder = await loadEncoder(
       options.tokenizer ?? index.tokenizer ?? decodeTokenizer(dir, report.writer, options),
+      undefined,
+      options.hubTokenizer,
     );
     report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
   }
@@ -302,7 +309,11 @@ async function inspectMegatron(
   }
   report.storedBytes = report.rawBytes;
   if (decodeIds.length > 0) {
-    const encoder = await loadEncoder(decodeTokenizer(dir, report.writer, options));
+    const encoder = await loadEncoder(
+      decodeTokenizer(dir, report.writer, options),
+      undefined,
+      options.hubTokenizer,
+    );
     report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
   }
   return finished(report);
@@ -461,7 +472,11 @@ async function inspectMds(
     }
   }
   if (decodeIds.length > 0) {
-    const encoder = await loadEncoder(decodeTokenizer(dir, report.writer, options));
+    const encoder = await loadEncoder(
+      decodeTokenizer(dir, report.writer, options),
+      undefined,
+      options.hubTokenizer,
+    );
     report.decoded = decodeIds.map(({ sample, ids }) => ({ sample, text: encoder.decode(ids) }));
   }
 }

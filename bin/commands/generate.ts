@@ -1,9 +1,11 @@
 // `megadocs generate INPUTS... --out OUT --llm URL --model M --recipe R`: LLM generations as jsonl.zst shards.
 // Collects the flags into a config for parseGenerateConfig, reads the API key once, draws progress, prints the summary.
 import { type Command, InvalidArgumentError } from 'commander';
-import { LOCAL_DEFAULT_CONCURRENCY, SERVER_DEFAULT_CONCURRENCY } from '../../lib/backends/local-model.js';
+import { DEFAULT_MAX_CONCURRENCY } from '../../lib/backends/concurrency-controller.js';
+import { LOCAL_DEFAULT_CONCURRENCY } from '../../lib/backends/local-model.js';
 import { GENERATE_CONFIG_KEYS, parseGenerateConfig, RECORD_KEYS } from '../../lib/config.js';
 import { MegadocsError } from '../../lib/errors.js';
+import type { BudgetStop } from '../../lib/generate/budget.js';
 import { LONG_DOCS_MODES } from '../../lib/generate/long-docs.js';
 import { type GenerateStats, latencyQuantile, totalTokens } from '../../lib/generate/stats.js';
 import { isHubUrl } from '../../lib/hub/url.js';
@@ -30,14 +32,17 @@ import {
 } from '../options.js';
 import {
   compressorRows,
+  concurrencyRows,
   estimatedDocuments,
   eta,
   formatCount,
   formatDuration,
   ProgressDisplay,
   rate,
+  serverParts,
   warnIfNoDocuments,
 } from '../progress.js';
+import { addReportOption, reportRows } from '../report-option.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 function collectList(value: string, previous: string[] | undefined): string[] {
@@ -50,8 +55,8 @@ function collectList(value: string, previous: string[] | undefined): string[] {
 }
 
 /**
- * --llm, --model, --api, --api-key-env, --concurrency, --reorder-buffer, --max-retries, --max-failures, --timeout,
- * --wait-for-server: where and how requests go.
+ * --llm, --model, --api, --api-key-env, --concurrency, --max-concurrency, --rpm, --tpm, --reorder-buffer, --max-retries,
+ * --max-failures, --timeout, --wait-for-server: where and how requests go.
  */
 export function addLlmOptions(command: Command): Command {
   return command
@@ -75,8 +80,23 @@ export function addLlmOptions(command: Command): Command {
     )
     .option('--api-key-env <var>', 'environment variable that holds the API key', 'OPENAI_API_KEY')
     .option(
-      '--concurrency <n>',
-      `requests in flight across all servers (default: ${SERVER_DEFAULT_CONCURRENCY}; ${LOCAL_DEFAULT_CONCURRENCY} for a local: model)`,
+      '--concurrency <n|auto>',
+      `requests in flight across all servers; auto (the default for servers): a limit per server from its /metrics or its answers (${LOCAL_DEFAULT_CONCURRENCY} for a local: model)`,
+      numeric,
+    )
+    .option(
+      '--max-concurrency <n>',
+      `the most requests in flight that auto reaches, over all servers (default: ${DEFAULT_MAX_CONCURRENCY})`,
+      numeric,
+    )
+    .option(
+      '--rpm <n>',
+      'requests per minute per server, kept under (hosted APIs; x-ratelimit headers are read too)',
+      numeric,
+    )
+    .option(
+      '--tpm <n>',
+      'tokens per minute per server (prompt estimate + max_tokens × n), kept under',
       numeric,
     )
     .option(
@@ -95,6 +115,16 @@ export function addLlmOptions(command: Command): Command {
       'share of documents (0 to 1) whose requests may finally fail; above it the run ends incomplete (exit 3)',
       numeric,
       0.01,
+    )
+    .option(
+      '--max-output-tokens <n>',
+      'budget: start no document once the completion tokens of those kept reach N; the output ends at the first documents (in input order) that reach it; status budget-reached, resumable',
+      numeric,
+    )
+    .option(
+      '--max-documents <n>',
+      'budget: the first N documents only; status budget-reached when the input holds more, resumable',
+      numeric,
     )
     .option(
       '--timeout <seconds>',
@@ -177,6 +207,7 @@ export function register(program: Command): void {
       1 << 26,
     );
   addTransformOption(command, GENERATE_POINTS);
+  addReportOption(command);
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
     const config = parseGenerateConfig(
       {
@@ -212,6 +243,7 @@ export function register(program: Command): void {
       display.summary(`megadocs generate: wrote ${config.out}`, [
         ...generateSummaryRows(progress.generate, summary),
         ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
+        ...(await reportRows(config.out, options)),
       ]);
     } finally {
       display.stop();
@@ -250,6 +282,7 @@ function renderProgress(progress: GenerateProgress): string {
     `${stats.requests.inFlight} in flight`,
     `${formatCount(rate(stats.requests.completed, seconds))} req/s`,
     `${formatCount(rate(totalTokens(stats).completion, seconds))} out tok/s`,
+    ...serverParts(stats.concurrency),
     `retries ${byCause(stats.retries)}`,
     `failures ${byCause(stats.failures)}`,
   ];
@@ -314,9 +347,24 @@ export function generateSummaryRows(stats: GenerateStats, summary: GenerateSumma
     ['tokens in/out', `${formatCount(tokens.prompt)} / ${formatCount(tokens.completion)}`],
     ['req/s', formatCount(rate(requests.completed, seconds))],
     ['latency p50/p99', latencyRange(stats)],
+    ...concurrencyRows(stats.concurrency),
     ['inputs cut', String(stats.inputsCut)],
     longDocsRow(stats),
     ['shards', String(summary.shards)],
+    ...budgetRows(summary),
     ['wall time', formatDuration(seconds)],
+  ];
+}
+
+/** Where `--max-output-tokens` / `--max-documents` cut the output (status budget-reached), when one did. */
+export function budgetRows(summary: object): Array<[string, string]> {
+  const { budget } = summary as { budget?: BudgetStop };
+  if (!budget) return [];
+  const flag = `--${budget.reason} ${budget.reason === 'max-documents' ? budget.limits.maxDocuments : budget.limits.maxOutputTokens}`;
+  return [
+    [
+      'budget',
+      `${flag} reached: the first ${budget.documents} documents kept (${formatCount(budget.outputTokens)} output tokens); rerun with a larger budget to continue`,
+    ],
   ];
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { MegadocsError } from '../../lib/errors.js';
 import { type DatasetWriter, type InspectReport, inspectDataset } from '../../lib/inspect.js';
 import { commandFor } from '../command-table.js';
+import { runtimeOptionsFromEnv } from '../environment.js';
 
 function wholeNumber(value: string): number {
   const number = Number(value);
@@ -66,7 +67,11 @@ export function register(program: Command): void {
         dir: string,
         options: { decode?: number; tokenizer?: string; json: boolean; quiet: boolean },
       ) => {
-        const report = await inspectDataset(dir, { decode: options.decode, tokenizer: options.tokenizer });
+        const report = await inspectDataset(dir, {
+          decode: options.decode,
+          tokenizer: options.tokenizer,
+          hubTokenizer: runtimeOptionsFromEnv(process.env).hubTokenizer,
+        });
         if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else if (!options.quiet) process.stdout.write(humanSummary(report));
         if (!report.valid) {

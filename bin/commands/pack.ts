@@ -1,7 +1,7 @@
 // `megadocs pack INPUTS... --out DIR`: documents -> tokens -> fixed-length sequences -> MDS (or jsonl.zst) shards.
 // Collects the flags into a config for parsePackConfig, draws progress from the pipeline's counters, prints the summary.
 import { availableParallelism } from 'node:os';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import {
   OUTPUT_FORMATS,
   PACK_CONFIG_KEYS,
@@ -14,6 +14,8 @@ import { isHubUrl } from '../../lib/hub/url.js';
 import { TAIL_MODES } from '../../lib/pack.js';
 import { rankOutput } from '../../lib/pipeline/executor.js';
 import { newPackProgress, PACK_POINTS, type PackSummary, runPack } from '../../lib/pipeline/pack.js';
+import { TOKEN_DTYPES } from '../../lib/sinks/token-dtype.js';
+import { type DocumentTokens, describeDocumentTokens } from '../../lib/tokenize/document-tokens.js';
 import { reportAlreadyComplete } from '../already-complete.js';
 import { commandFor } from '../command-table.js';
 import { runtimeOptionsFromEnv } from '../environment.js';
@@ -44,6 +46,7 @@ import {
   warnIfNoDocuments,
 } from '../progress.js';
 import { addRankOptions, rankFrom } from '../rank-options.js';
+import { addReportOption, reportRows } from '../report-option.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 
 export function register(program: Command): void {
@@ -55,6 +58,7 @@ export function register(program: Command): void {
   addRankOptions(command);
   addPushOption(command);
   addTransformOption(command, PACK_POINTS);
+  addReportOption(command);
   addOutputOptions(command).action(async (inputs: string[], options: Record<string, unknown>) => {
     const config = parsePackConfig(
       {
@@ -90,7 +94,7 @@ export function register(program: Command): void {
       const out = rankOutput(config.out, config.rank);
       if (reportAlreadyComplete(display, 'pack', out, summary, options.json as boolean)) return;
       warnIfNoDocuments(display, progress.source);
-      printSummary(display, summary, config, options.json as boolean);
+      printSummary(display, summary, config, options.json as boolean, await reportRows(out, options));
     } finally {
       display.stop();
       await hub?.close();
@@ -124,12 +128,18 @@ export function warnIfAllDropped(
   );
 }
 
+/** The BOS/EOS row of a pack or run summary (none for text output, or a summary recorded before it was kept). */
+export function documentTokensRows(summary: object): Array<[string, string]> {
+  const { documentTokens } = summary as { documentTokens?: DocumentTokens };
+  return documentTokens ? [['special tokens', describeDocumentTokens(documentTokens)]] : [];
+}
+
 /** --tokenizer, --workers, --eos/--no-eos, --bos/--no-bos. */
 export function addTokenizeOptions(command: Command): Command {
   return command
     .option(
       '--tokenizer <spec>',
-      'o200k_base, cl100k_base, r50k_base, tiktoken:PATH (a tiktoken rank file, Llama 3 conventions), or PATH of a Hugging Face tokenizer.json (or of its directory)',
+      "o200k_base, cl100k_base, r50k_base, tiktoken:PATH (a tiktoken rank file, Llama 3 conventions), hf:ORG/REPO[@REV] (a Hub model's tokenizer.json), or PATH of a Hugging Face tokenizer.json (or of its directory)",
       'o200k_base',
     )
     .option('--workers <n>', 'tokenizer worker threads (0: main thread)', numeric, availableParallelism())
@@ -172,7 +182,13 @@ export function addPackOptions(command: Command): Command {
       parseByteSize,
       1 << 26,
     )
-    .option('--hashes <list>', 'comma-separated hash algorithms recorded per shard', 'sha1');
+    .option('--hashes <list>', 'comma-separated hash algorithms recorded per shard', 'sha1')
+    .addOption(
+      new Option(
+        '--token-dtype <dtype>',
+        "the token ids' dtype (default: uint16 when the vocabulary fits, else uint32; Megatron int32); int32 writes MDS ndarray:int32, as llm-foundry's converter does (PyTorch before 2.3 reads no uint16/uint32 arrays)",
+      ).choices(TOKEN_DTYPES),
+    );
 }
 
 function renderProgress(progress: ReturnType<typeof newPackProgress>): string {
@@ -196,6 +212,7 @@ function printSummary(
   summary: PackSummary,
   config: PackConfig,
   json: boolean,
+  reportRow: Array<[string, string]> = [],
 ): void {
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   warnIfAllDropped(display, 'the input', summary, config.seqLen);
@@ -210,6 +227,7 @@ function printSummary(
       ? ['entries', `${summary.sequences} whole documents`]
       : ['sequences', `${summary.sequences} x ${config.seqLen} tokens`],
     ['tail', `${summary.droppedTokens} tokens dropped, ${summary.paddedTokens} padded`],
+    ...documentTokensRows(summary),
     [
       'shards',
       `${summary.shards} (${formatBytes(summary.rawBytes)} raw, ${formatBytes(summary.storedBytes)} stored, ${summary.compressionRatio.toFixed(2)}x)`,
@@ -219,5 +237,6 @@ function printSummary(
       ? []
       : compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine)),
     ['wall time', formatDuration(summary.seconds)],
+    ...reportRow,
   ]);
 }

@@ -27,6 +27,7 @@ import { addLocalLlmOptions, localRunOptions } from '../local-options.js';
 import { addOutputOptions, addRecordOptions, integerAtLeast } from '../options.js';
 import {
   compressorRows,
+  concurrencyRows,
   estimatedDocuments,
   eta,
   formatBytes,
@@ -34,23 +35,32 @@ import {
   formatDuration,
   ProgressDisplay,
   rate,
+  serverParts,
   warnIfNoDocuments,
 } from '../progress.js';
 import { addRankOptions } from '../rank-options.js';
+import { addReportOption, reportRows } from '../report-option.js';
 import { addTransformOption, transformModulesFrom } from '../transform-options.js';
 import {
   addLlmOptions,
   addRecipeOptions,
   apiKeyFrom,
+  budgetRows,
   failedDocuments,
   latencyRange,
   longDocsRow,
   servedModelRow,
 } from './generate.js';
-import { addPackOptions, addTokenizeOptions, capWorkers, warnIfAllDropped } from './pack.js';
+import {
+  addPackOptions,
+  addTokenizeOptions,
+  capWorkers,
+  documentTokensRows,
+  warnIfAllDropped,
+} from './pack.js';
 
 /** Flags that change what is shown or where copies go, or that load code (--transform): kept out of the config. */
-const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo', 'transform']);
+const DISPLAY_FLAGS = new Set(['config', 'quiet', 'json', 'pushTo', 'transform', 'report']);
 
 const SHUFFLE_HELP = `
 Shuffling: documents are packed in storage order (so a megadoc stays contiguous within its sequences),
@@ -166,8 +176,9 @@ function addMixOptions(command: Command): void {
     );
 }
 
-export function register(program: Command): void {
-  const command = commandFor(program, 'run').option(
+/** Every option of `run` (also taken by `megadocs plan`, so a run's command line can be planned as it is). */
+export function addRunOptions(command: Command): Command {
+  command.option(
     '--config <file>',
     'a JSON file of options (keys: the long flags in camelCase); flags override it',
   );
@@ -185,7 +196,12 @@ export function register(program: Command): void {
   addPushOption(command);
   addTransformOption(command, RUN_POINTS);
   addOptionsOnce(command, addOutputOptions);
-  command.addHelpText('after', SHUFFLE_HELP);
+  addReportOption(command);
+  return command.addHelpText('after', SHUFFLE_HELP);
+}
+
+export function register(program: Command): void {
+  const command = addRunOptions(commandFor(program, 'run'));
   command.action(async (inputs: string[], options: Record<string, unknown>) => {
     const given = await configFrom(command, inputs, options.config as string | undefined);
     // The worker's rank from the flags or the file, else from Slurm / Kubernetes: it decides the output.
@@ -225,6 +241,7 @@ export function register(program: Command): void {
       const rows = summaryRows(summary, progress, config);
       if (config.format === 'megatron' && config.streams === 'separate')
         rows.push(['--data-path', await megatronDataPathOf(out, MIXTURE_FILE)]);
+      rows.push(...(await reportRows(out, options)));
       display.summary(`megadocs run: wrote ${out}`, rows);
     } finally {
       display.stop();
@@ -234,12 +251,26 @@ export function register(program: Command): void {
 }
 
 /** The config file's values, overridden by the flags given on the command line (not by flag defaults). */
-async function configFrom(command: Command, inputs: string[], file: string | undefined): Promise<RunConfig> {
+export async function configFrom(
+  command: Command,
+  inputs: string[],
+  file: string | undefined,
+  /** Options of the command that are not run's (`megadocs plan`'s own), and keys a run needs that it may lack. */
+  extra: { leaveOut?: readonly string[]; defaults?: Record<string, unknown> } = {},
+): Promise<RunConfig> {
   const fromFile = file ? await readRunConfigFile(file) : {};
   const given = Object.entries(command.opts()).filter(
-    ([key]) => !DISPLAY_FLAGS.has(key) && command.getOptionValueSource(key) === 'cli',
+    ([key]) =>
+      !DISPLAY_FLAGS.has(key) &&
+      !extra.leaveOut?.includes(key) &&
+      command.getOptionValueSource(key) === 'cli',
   );
-  const raw = { ...fromFile, ...Object.fromEntries(given), ...(inputs.length > 0 ? { inputs } : {}) };
+  const raw = {
+    ...extra.defaults,
+    ...fromFile,
+    ...Object.fromEntries(given),
+    ...(inputs.length > 0 ? { inputs } : {}),
+  };
   return parseRunConfig(raw, file ?? 'the command line');
 }
 
@@ -276,6 +307,7 @@ export const STAGE_LINES: Array<(progress: RunProgress) => string> = [
       `${stats.requests.inFlight} in flight`,
       `${formatCount(rate(stats.requests.completed, seconds))} req/s`,
       `${formatCount(stats.requests.replayed)} replayed`,
+      ...serverParts(stats.concurrency),
       `retries ${byCause(stats.retries)}`,
       `failures ${byCause(stats.failures)}`,
     ];
@@ -335,6 +367,7 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
     ],
     ['LLM tokens in/out', `${formatCount(usage.prompt)} / ${formatCount(usage.completion)}`],
     ['latency p50/p99', latencyRange(generate)],
+    ...concurrencyRows(generate.concurrency),
     longDocsRow(generate),
     [
       'tokens',
@@ -346,11 +379,13 @@ function summaryRows(summary: RunSummary, progress: RunProgress, config: RunConf
     ],
     ...droppedRows(summary),
     ['real tokens seen', formatCount(mix.realTokensSeen)],
+    ...documentTokensRows(summary),
     [
       'shards',
       `${output.shards} (${formatBytes(output.rawBytes)} raw, ${formatBytes(output.storedBytes)} stored)`,
     ],
     ...compressorRows(config.compression, runtimeOptionsFromEnv(process.env).zstdEngine),
+    ...budgetRows(summary),
     ['wall time', formatDuration(summary.wallSeconds)],
   ];
 }

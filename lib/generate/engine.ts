@@ -9,6 +9,7 @@ import {
 } from '../backends/backend.js';
 import { fromAsyncIterable, toAsyncIterable } from '../stream.js';
 import type { Doc, DocGenerations, Generation, Stage, Usage } from '../types.js';
+import { type GenerationBudget, outputTokensOf } from './budget.js';
 import { cutAtLineBoundary, type TextTokenizer } from './input.js';
 import { type Journal, type JournalOutcome, requestKey } from './journal.js';
 import type { ReusedAnswers } from './journal-reuse.js';
@@ -55,6 +56,8 @@ export interface GenerateStageOptions {
   journal?: Journal;
   /** Answers of a replaced run (`--reuse-journal`), asked when the journal has none for a request. */
   reusedAnswers?: ReusedAnswers;
+  /** `--max-output-tokens` / `--max-documents`: no document is started past it, and the output is cut at it. */
+  budget?: GenerationBudget;
   /** Bytes of documents held for output order, input and generated text (default DEFAULT_REORDER_BUFFER). */
   reorderBuffer?: number;
   stats?: GenerateStats;
@@ -120,7 +123,8 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
   const { backend, recipe, journal } = options;
   const stats = options.stats ?? createGenerateStats();
   const reorderBuffer = options.reorderBuffer ?? DEFAULT_REORDER_BUFFER;
-  const requestsWanted = REQUESTS_PER_SLOT * backend.concurrency;
+  // Read at each admission: under --concurrency auto the backend's limits move.
+  const requestsWanted = () => REQUESTS_PER_SLOT * backend.concurrency;
   stats.tokens[recipe.name] = stats.tokens[recipe.name] ?? { prompt: 0, completion: 0 };
   const usage = stats.tokens[recipe.name]!;
   const longDocs = options.longDocs;
@@ -189,6 +193,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
     const { result } = outcome;
     usage.prompt += result.usage.promptTokens;
     usage.completion += result.usage.completionTokens;
+    options.budget?.spend(ordinal, outputTokensOf(result, longDocs?.tokenizer ?? options.textTokenizer));
     const shares = choiceUsage(result);
     const choices: ChoiceOutcome[] = result.choices.map((choice, position) => ({
       ...choice,
@@ -377,6 +382,7 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
       },
     };
     const { buffer } = flow;
+    const { budget } = options;
     const retryWaits = backend.retryWaits;
     const unwatch = retryWaits?.watch(flow.nudge);
     const wanting = () => flow.requests - (retryWaits?.value ?? 0);
@@ -386,9 +392,11 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
 
     const admit = async (doc: Doc) => {
       const ordinal = buffer.admit(Buffer.byteLength(doc.text));
+      budget?.admitted(ordinal);
       const replay = journal ? await journal.replay(ordinal) : new Map<string, JournalOutcome>();
       processDoc(doc, ordinal, replay, flow).then(
         (done) => {
+          budget?.finished(ordinal);
           buffer.finish(ordinal, done, generatedBytes(done));
           flow.nudge();
         },
@@ -407,13 +415,19 @@ export function generateStage(options: GenerateStageOptions): Stage<Doc, DocGene
         // Admit a document while the backend could use more requests and the buffer has room (always one); none
         // while a finished one waits at `yield` for the consumer, so a slow consumer slows the requests.
         const admitting =
-          !exhausted && (buffer.size === 0 || (buffer.bytes < reorderBuffer && wanting() < requestsWanted));
+          !exhausted && (buffer.size === 0 || (buffer.bytes < reorderBuffer && wanting() < requestsWanted()));
         if (admitting) {
           const next = await docs.next();
           if (next.done) exhausted = true;
-          else await admit(next.value);
+          else if (budget && !budget.mayAdmit()) {
+            // The budget is spent: no new document; those started finish (and are journaled).
+            budget.leftOut();
+            exhausted = true;
+          } else await admit(next.value);
         }
         const done = buffer.take();
+        // A document past the budget's cut (in input order) finished for a later run: not output.
+        if (done && budget && !budget.keep()) continue;
         if (done) {
           stats.documents += 1;
           stats.generations += done.generations.length;

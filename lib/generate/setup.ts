@@ -6,7 +6,7 @@ import type { LlmBackend } from '../backends/backend.js';
 import type { ApiKind } from '../backends/client.js';
 import { HttpBackend } from '../backends/http-backend.js';
 import { createLocalBackend, type LocalRunOptions } from '../backends/local-backend.js';
-import { isLocalLlm } from '../backends/local-model.js';
+import { isLocalLlm, LOCAL_DEFAULT_CONCURRENCY } from '../backends/local-model.js';
 import { MegadocsError, messageOf } from '../errors.js';
 import { DEFAULT_RETRY_POLICY } from '../retry.js';
 import type { GenerateStats } from './stats.js';
@@ -17,7 +17,11 @@ export interface BackendSettings {
   /** The model requests name; for servers, undefined asks them (GET /v1/models). */
   model?: string;
   apiKey?: string;
-  concurrency: number;
+  /** `auto` for servers (a `local:` model's is a number: parseGenerateConfig and parseRunConfig see to it). */
+  concurrency: number | 'auto';
+  maxConcurrency?: number;
+  rpm?: number;
+  tpm?: number;
   timeoutSeconds: number;
   maxRetries: number;
   /** Seconds requests wait for a server while none answers (`--wait-for-server`); a `local:` model never waits. */
@@ -47,7 +51,7 @@ async function backendFor(settings: BackendSettings): Promise<LlmBackend> {
   if (isLocalLlm(settings.llm[0]!)) {
     return createLocalBackend({
       spec: settings.llm[0]!,
-      concurrency: settings.concurrency,
+      concurrency: settings.concurrency === 'auto' ? LOCAL_DEFAULT_CONCURRENCY : settings.concurrency,
       format: settings.api === 'chat' ? 'chat' : 'text',
       threads: settings.threads,
       contextSize: settings.contextSize,
@@ -62,6 +66,8 @@ async function backendFor(settings: BackendSettings): Promise<LlmBackend> {
     model: settings.model,
     apiKey: settings.apiKey,
     concurrency: settings.concurrency,
+    maxConcurrency: settings.maxConcurrency,
+    rateLimits: { rpm: settings.rpm, tpm: settings.tpm },
     timeoutMs: settings.timeoutSeconds * 1000,
     retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
     serverWait: { waitMs: settings.waitForServer * 1000 },

@@ -6,6 +6,7 @@ import { rejectOnAbort } from '../abort.js';
 import type { LlmBackend } from '../backends/backend.js';
 import type { ZstdEngineChoice } from '../codecs/zstd.js';
 import { IncompleteRunError } from '../errors.js';
+import type { GenerationBudget } from '../generate/budget.js';
 import { Journal } from '../generate/journal.js';
 import { ReusedAnswers } from '../generate/journal-reuse.js';
 import { type BackendSettings, openBackend } from '../generate/setup.js';
@@ -66,6 +67,16 @@ export interface Job<C, S> {
   abortHint?: string;
   /** The counters recorded in megadocs.json when the run stops before the end. */
   stopStats: () => Record<string, unknown>;
+  /**
+   * megadocs.json `plan`: the planned figures (lib/cost-plan.ts) once the backend is open, before any document,
+   * and the same figures from the summary when the run ends with one.
+   */
+  plan?: {
+    planned(shards: ShardRef[], backend?: LlmBackend): Promise<Record<string, unknown>>;
+    actual(summary: S, planned: Record<string, unknown> | undefined): Record<string, unknown>;
+  };
+  /** `--max-output-tokens` / `--max-documents`: a run cut by it ends `budget-reached`. */
+  budget?: GenerationBudget;
   /** The command's own work; undefined when it stopped early on request (the run stays unfinished). */
   work: (context: JobContext) => Promise<S | undefined>;
 }
@@ -125,6 +136,7 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
     reuseJournal: job.reuseJournal,
     zstdEngine: job.zstdEngine,
     onWarning: job.onWarning,
+    budgetLimits: job.budget?.limits,
   });
   if (runDir.alreadyComplete) {
     runDir.release();
@@ -143,12 +155,21 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
       });
       reusedAnswers = await ReusedAnswers.open(runDir.stateDir);
     }
+    if (job.plan)
+      await runDir.recordPlan(
+        await Promise.race([job.plan.planned(shards, backend), rejectOnAbort(job.signal, job.abortHint)]),
+      );
     const summary = await Promise.race([
       job.work({ shards, out, runDir, transforms, backend, journal, reusedAnswers }),
       rejectOnAbort(job.signal, job.abortHint),
     ]);
     if (summary === undefined) await runDir.stop('interrupted', 'stopped early on request', job.stopStats());
-    else await runDir.complete({ ...(summary as Record<string, unknown>) });
+    else
+      await runDir.complete(
+        { ...(summary as Record<string, unknown>) },
+        job.budget?.reached,
+        job.plan?.actual(summary, runDir.planned),
+      );
     return summary;
   } catch (error) {
     const status =

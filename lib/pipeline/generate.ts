@@ -8,6 +8,8 @@ import {
   parseGenerateConfig,
   type RuntimeOptions,
 } from '../config.js';
+import { planAtStart } from '../cost-plan.js';
+import { budgetFor } from '../generate/budget.js';
 import { generationRecord } from '../generate/engine.js';
 import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
 import { createGenerateStats, type GenerateStats, statsSnapshot } from '../generate/stats.js';
@@ -15,7 +17,8 @@ import type { HubInputOptions } from '../hub/shard.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { readDocs } from '../sources/read.js';
 import type { SourceStats } from '../sources/types.js';
-import { loadEncoder } from '../tokenize/encoders.js';
+import { flattenArrays } from '../stream.js';
+import { loadEncoder, prepareTokenizer } from '../tokenize/encoders.js';
 import type { DocGenerations } from '../types.js';
 import { executeJob } from './executor.js';
 import { generationIdentity, generationSteps, generatorTokenizerFor, recipeFor } from './generation.js';
@@ -33,7 +36,7 @@ export interface GenerateProgress {
 
 export type { GenerateConfig, GenerateConfigInput } from '../config.js';
 
-export interface GenerateRunOptions extends Pick<RuntimeOptions, 'zstdEngine'> {
+export interface GenerateRunOptions extends Pick<RuntimeOptions, 'zstdEngine' | 'hubTokenizer'> {
   /** The API key, read from the environment by the caller; sent as a bearer token, never stored. */
   apiKey?: string;
   progress?: GenerateProgress;
@@ -76,9 +79,12 @@ export async function runGenerate(
   const progress = run.progress ?? newGenerateProgress();
   const stats = progress.generate;
   const recipe = await recipeFor(config);
+  await prepareTokenizer(config.tokenizer, run.hubTokenizer);
+  if (config.generatorTokenizer) await prepareTokenizer(config.generatorTokenizer, run.hubTokenizer);
   const textTokenizer =
     recipeNeedsTokenizer(recipe) || config.maxInputTokens ? await loadEncoder(config.tokenizer) : undefined;
   const generatorTokenizer = await generatorTokenizerFor(config);
+  const budget = budgetFor(config);
   const summary = await executeJob({
     command: 'generate',
     config,
@@ -87,6 +93,8 @@ export async function runGenerate(
     overwrite: config.overwrite,
     reuseJournal: config.reuseJournal,
     identity: await generationIdentity(config),
+    budget,
+    plan: planAtStart<GenerateSummary>(config, { textTokenizer, generatorTokenizer }),
     points: GENERATE_POINTS,
     transforms: run.transforms,
     transformModules: run.transformModules,
@@ -105,12 +113,12 @@ export async function runGenerate(
         readDocs(shards, { ...config.record, stats: progress.source }),
         generationSteps(
           config,
-          { recipe, textTokenizer, generatorTokenizer, stats, signal: run.signal },
+          { recipe, textTokenizer, generatorTokenizer, stats, signal: run.signal, budget },
           context,
         ),
       )
         .map((done) => done.generations.map(generationRecord))
-        .sequence();
+        .through(flattenArrays());
       const onShard = () => {
         progress.shards += 1;
       };
@@ -130,6 +138,7 @@ export async function runGenerate(
         shards: written.shards,
         rawBytes: written.rawBytes,
         storedBytes: written.storedBytes,
+        ...(budget?.reached && { budget: budget.reached }),
       } satisfies GenerateSummary;
     },
   });

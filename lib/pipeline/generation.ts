@@ -3,6 +3,7 @@
 
 import type { LlmBackend } from '../backends/backend.js';
 import { outputOptions } from '../config.js';
+import type { GenerationBudget } from '../generate/budget.js';
 import { generateStage, type LongDocsOptions } from '../generate/engine.js';
 import { failureBudgetStage } from '../generate/failure-budget.js';
 import type { TextTokenizer } from '../generate/input.js';
@@ -65,16 +66,18 @@ export interface GenerationParts {
   generatorTokenizer?: TextTokenizer;
   stats: GenerateStats;
   signal?: AbortSignal;
+  /** `--max-output-tokens` / `--max-documents` (budgetFor(config)); not part of the run identity. */
+  budget?: GenerationBudget;
 }
 
 /**
  * How documents are fitted to the context: with its size known (`--context-size`, else the backend's), counted
  * with `--generator-tokenizer`, else the local model's own tokenizer, else one token per byte (never fewer).
  */
-function longDocsOptions(
-  config: GenerationConfig,
-  parts: GenerationParts,
-  backend: LlmBackend,
+export function longDocsOptions(
+  config: Pick<GenerationConfig, 'contextSize' | 'longDocs'>,
+  parts: Pick<GenerationParts, 'generatorTokenizer'>,
+  backend: Pick<LlmBackend, 'contextSize' | 'tokenizer'>,
 ): LongDocsOptions | undefined {
   const contextSize = config.contextSize ?? backend.contextSize;
   if (contextSize === undefined) return undefined;
@@ -111,6 +114,7 @@ export function generationSteps(
         journal,
         reusedAnswers,
         reorderBuffer: config.reorderBuffer,
+        budget: parts.budget,
         stats: parts.stats,
         signal: parts.signal,
       }),

@@ -16,13 +16,20 @@ import { newPackStats, type PackStats } from '../pack.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { mdsSink } from '../sinks/mds.js';
 import { megatronSink } from '../sinks/megatron.js';
-import { megatronDtype, megatronFiles } from '../sinks/megatron-format.js';
-import { memmapDtype, memmapSink } from '../sinks/memmap.js';
+import { megatronFiles } from '../sinks/megatron-format.js';
+import { memmapSink } from '../sinks/memmap.js';
 import { DocumentSpans, recordSpans } from '../sinks/memmap-spans.js';
 import { completionFile } from '../sinks/output-index.js';
+import { megatronTokenDtype, TOKEN_DTYPE_BYTES, type TokenDtype, tokenDtype } from '../sinks/token-dtype.js';
 import { readDocs } from '../sources/read.js';
 import type { SourceStats } from '../sources/types.js';
-import { documentBosId, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
+import { type DocumentTokens, documentTokens } from '../tokenize/document-tokens.js';
+import {
+  documentBosId,
+  prepareTokenizer,
+  type TokenizerFacts,
+  tokenizerFacts,
+} from '../tokenize/encoders.js';
 import type { Doc, Sequence, TokenizedDoc } from '../types.js';
 import { executeJob } from './executor.js';
 
@@ -60,6 +67,8 @@ export interface PackSummary {
   tokensPerSecond: number;
   /** Peak resident memory of the process (worker threads included), for the memory benchmarks. */
   peakRssBytes: number;
+  /** BOS and EOS as written around each document (absent for text output). */
+  documentTokens?: DocumentTokens;
 }
 
 export function newPackProgress(): PackProgress {
@@ -94,8 +103,11 @@ export interface PackRunOptions extends RuntimeOptions {
 export async function runPack(input: PackConfigInput, run: PackRunOptions = {}): Promise<PackSummary> {
   const config = parsePackConfig(input, 'the runPack config');
   const progress = run.progress ?? newPackProgress();
+  if (config.format !== 'jsonl') await prepareTokenizer(config.tokenizer, run.hubTokenizer);
   const encoder =
     config.format !== 'jsonl' ? await tokenizerFacts(config.tokenizer, config.eosToken) : undefined;
+  // Checked here, before any work: --token-dtype must hold the vocabulary.
+  const dtype = encoder && tokenDtype(encoder.vocabSize, config.tokenDtype);
   const summary = await executeJob({
     command: 'pack',
     config,
@@ -152,6 +164,7 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
                 config,
                 out,
                 encoder,
+                dtype!,
                 (part) => {
                   onShard(part);
                   if (part.spans) run.pusher?.addShard(join(out, part.spans));
@@ -166,7 +179,7 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
               )
             : await mdsSink({
                 dir: out,
-                dtype: encoder.vocabSize < 65_536 ? 'uint16' : 'uint32',
+                dtype: dtype!,
                 boundaries: config.boundaries,
                 compression: config.compression,
                 shardSize: config.shardSize,
@@ -180,7 +193,10 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
                   ...transformSteps(transforms, 'sequences'),
                 ]),
               );
-      const summary = summarize(progress, written);
+      const summary = {
+        ...summarize(progress, written),
+        ...(encoder && { documentTokens: documentTokens(encoder, config) }),
+      };
       if (config.format === 'megatron') run.pusher?.addShard(join(out, megatronFiles(config.prefix).bin));
       await run.pusher?.finish(join(out, completionFile(config)));
       return summary;
@@ -200,7 +216,7 @@ async function writeMegatron(
   const written = await megatronSink({
     dir: out,
     prefix: config.prefix,
-    dtype: megatronDtype(vocabSize),
+    dtype: megatronTokenDtype(vocabSize, config.tokenDtype),
     onEntry: (tokens) => {
       stats.documents += 1;
       stats.sequences += 1;
@@ -219,13 +235,14 @@ async function writeMemmap(
   config: PackConfig,
   out: string,
   facts: TokenizerFacts,
+  dtype: TokenDtype,
   onPart: (part: { basename: string; spans: string | null }) => void,
   sequences: (spans: DocumentSpans) => Highland.Stream<Sequence>,
 ) {
   const spans = new DocumentSpans();
   const written = await memmapSink({
     dir: out,
-    dtype: memmapDtype(facts.vocabSize),
+    dtype,
     seqLen: config.seqLen,
     partSize: config.shardSize,
     tokenizer: config.tokenizer,
@@ -238,7 +255,7 @@ async function writeMemmap(
     },
     onPart,
   })(sequences(spans));
-  const bytes = written.tokens * (written.dtype === 'uint16' ? 2 : 4);
+  const bytes = written.tokens * TOKEN_DTYPE_BYTES[dtype];
   return { shards: written.files.length, rawBytes: bytes, storedBytes: bytes };
 }
 

@@ -8,10 +8,11 @@ import { mixedOrder, mixtureSpec, orderedSequences, planMix, type SequenceRef, s
 import type { SequenceSpillReader } from '../sequence-spill.js';
 import { mdsSink } from '../sinks/mds.js';
 import { megatronSink } from '../sinks/megatron.js';
-import { megatronDtype, megatronFiles } from '../sinks/megatron-format.js';
-import { memmapDtype, memmapSink } from '../sinks/memmap.js';
+import { megatronFiles } from '../sinks/megatron-format.js';
+import { memmapSink } from '../sinks/memmap.js';
 import type { DocumentSpan, DocumentSpans } from '../sinks/memmap-spans.js';
 import { completionFile } from '../sinks/output-index.js';
+import { megatronTokenDtype, TOKEN_DTYPE_BYTES, tokenDtype } from '../sinks/token-dtype.js';
 import { documentBosId, type TokenizerFacts } from '../tokenize/encoders.js';
 import { type Sequence, STREAM_NAMES, type StreamName } from '../types.js';
 import { dataPathUnder, entryWeight, megatronDataPath } from './run-megatron.js';
@@ -41,7 +42,7 @@ function sinkFor(
   if (config.format === 'memmap') {
     const sink = memmapSink({
       dir,
-      dtype: memmapDtype(tokenizer.vocabSize),
+      dtype: tokenDtype(tokenizer.vocabSize, config.tokenDtype),
       seqLen: config.seqLen,
       partSize: config.shardSize,
       tokenizer: config.tokenizer,
@@ -56,7 +57,7 @@ function sinkFor(
     });
     return async (sequences) => {
       const written = await sink(sequences);
-      const bytes = written.tokens * (written.dtype === 'uint16' ? 2 : 4);
+      const bytes = written.tokens * TOKEN_DTYPE_BYTES[written.dtype];
       return {
         shards: written.files.length,
         samples: written.sequences,
@@ -67,7 +68,11 @@ function sinkFor(
     };
   }
   if (config.format === 'megatron') {
-    const sink = megatronSink({ dir, prefix: config.prefix, dtype: megatronDtype(tokenizer.vocabSize) });
+    const sink = megatronSink({
+      dir,
+      prefix: config.prefix,
+      dtype: megatronTokenDtype(tokenizer.vocabSize, config.tokenDtype),
+    });
     return async (sequences) => {
       const written = await sink(sequences);
       progress.write.shards += 1;
@@ -84,7 +89,7 @@ function sinkFor(
   }
   return mdsSink({
     dir,
-    dtype: tokenizer.vocabSize < 65_536 ? 'uint16' : 'uint32',
+    dtype: tokenDtype(tokenizer.vocabSize, config.tokenDtype),
     boundaries: config.boundaries,
     compression: config.compression,
     shardSize: config.shardSize,

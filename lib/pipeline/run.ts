@@ -7,6 +7,8 @@ import { assembleStage } from '../assemble/index.js';
 import type { LocalRunOptions } from '../backends/local-backend.js';
 import { prewarmZstdCompression } from '../codecs/zstd.js';
 import type { RunConfig, RuntimeOptions } from '../config.js';
+import { planAtStart } from '../cost-plan.js';
+import { budgetFor } from '../generate/budget.js';
 import { recipeNeedsTokenizer } from '../generate/recipes/index.js';
 import { statsSnapshot } from '../generate/stats.js';
 import type { HubSelection } from '../hub/files.js';
@@ -15,9 +17,17 @@ import type { HubInputOptions } from '../hub/shard.js';
 import type { SequenceSpillReader } from '../sequence-spill.js';
 import { DocumentSpans, recordSpans } from '../sinks/memmap-spans.js';
 import { completionFile } from '../sinks/output-index.js';
+import { tokenDtype } from '../sinks/token-dtype.js';
 import { readDocs } from '../sources/read.js';
 import { drain } from '../stream.js';
-import { type Encoder, loadEncoder, type TokenizerFacts, tokenizerFacts } from '../tokenize/encoders.js';
+import { documentTokens } from '../tokenize/document-tokens.js';
+import {
+  type Encoder,
+  loadEncoder,
+  prepareTokenizer,
+  type TokenizerFacts,
+  tokenizerFacts,
+} from '../tokenize/encoders.js';
 import { STREAM_NAMES, type StreamName } from '../types.js';
 import { executeJob, type JobContext } from './executor.js';
 import { generationIdentity, generationSteps, generatorTokenizerFor, recipeFor } from './generation.js';
@@ -93,14 +103,18 @@ async function executeRun(
 ): Promise<RunSummary | undefined> {
   const progress = run.progress ?? newRunProgress();
   const recipe = await recipeFor(config);
+  await prepareTokenizer(config.tokenizer, run.hubTokenizer);
+  if (config.generatorTokenizer) await prepareTokenizer(config.generatorTokenizer, run.hubTokenizer);
   const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
+  tokenDtype(tokenizer.vocabSize, config.tokenDtype); // --token-dtype must hold the vocabulary: checked first
   const generatorTokenizer = await generatorTokenizerFor(config);
+  const budget = budgetFor(config);
 
   /** The main chain, source documents to tokenized parts. */
   const mainSteps = (context: JobContext): AnyStep[] => [
     ...generationSteps(
       config,
-      { recipe, textTokenizer, generatorTokenizer, stats: progress.generate, signal: run.signal },
+      { recipe, textTokenizer, generatorTokenizer, stats: progress.generate, signal: run.signal, budget },
       context,
     ),
     {
@@ -147,6 +161,8 @@ async function executeRun(
     reuseJournal: config.reuseJournal,
     rank: { rank: config.rank ?? 0, worldSize: config.worldSize ?? 1 },
     identity: await generationIdentity(config),
+    budget,
+    plan: planAtStart(config, { textTokenizer, generatorTokenizer, vocabSize: tokenizer.vocabSize }),
     points: RUN_POINTS,
     transforms: run.transforms,
     transformModules: run.transformModules,
@@ -208,7 +224,11 @@ async function executeRun(
             spans,
           );
         });
-        const summary = summarize(progress, config, written!, { streamSeconds, writeSeconds });
+        const summary = {
+          ...summarize(progress, config, written!, { streamSeconds, writeSeconds }),
+          documentTokens: documentTokens(tokenizer, config),
+          ...(budget?.reached && { budget: budget.reached }),
+        };
         await run.pusher?.finish(
           join(out, config.streams === 'separate' ? MIXTURE_FILE : completionFile(config)),
         );
