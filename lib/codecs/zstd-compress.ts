@@ -3,7 +3,7 @@
 // the caller keeps working, and neither side ever holds the whole input or output.
 import type { Worker } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
-import { startWorker } from '../worker-entry.js';
+import { startWorker, stopWorker } from '../worker-entry.js';
 import { checkZstdEngine, DEFAULT_ZSTD_ENGINE, type ZstdEngineChoice } from './zstd-engines.js';
 import { withFrameContentSize, ZSTD_FRAME_HEADER_MAX_BYTES } from './zstd-frame.js';
 
@@ -120,7 +120,7 @@ class CompressionWorker {
     if (idleWorkers.get(this.engine) === this) idleWorkers.delete(this.engine);
     first?.reject(error);
     for (const waiting of this.waiting.splice(0)) waiting.reject(error);
-    void this.worker.terminate();
+    void stopWorker(this.worker);
   }
 }
 

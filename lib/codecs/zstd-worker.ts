@@ -3,6 +3,7 @@
 // Protocol in zstd-compress.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { messageOf } from '../errors.js';
+import { serveMessages } from '../worker-entry.js';
 import type { CompressReply, CompressRequest, CompressWorkerSettings } from './zstd-compress.js';
 import { type FrameEngine, loadZstdEngine } from './zstd-engines.js';
 
@@ -34,7 +35,7 @@ function step(request: CompressRequest): Uint8Array[] {
   return outputs;
 }
 
-port.on('message', (request: CompressRequest) => {
+serveMessages(port, (request: CompressRequest) => {
   try {
     const outputs = step(request);
     const spent = request.type === 'piece' ? (request.piece.buffer as ArrayBuffer) : undefined;

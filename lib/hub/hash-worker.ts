@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { messageOf } from '../errors.js';
+import { serveMessages } from '../worker-entry.js';
 import type { HashReply, HashRequest } from './hasher.js';
 
 const port = parentPort!;
@@ -25,7 +26,7 @@ function hashFile(request: HashRequest): HashReply {
   }
 }
 
-port.on('message', (request: HashRequest) => {
+serveMessages(port, (request: HashRequest) => {
   let reply: HashReply;
   try {
     reply = hashFile(request);

@@ -1,7 +1,7 @@
 // Hashes pulled files on one worker thread (by path, after they are written), so the downloads keep the main
 // thread; answers each file's digest (sha256, or git's blob sha1) and size. One thread per process, started once.
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../worker-entry.js';
+import { startWorker, stopWorker } from '../worker-entry.js';
 
 /** What the worker is asked: hash the file at `path` with `algorithm`, after `prefix` (git's `blob SIZE\0`). */
 export interface HashRequest {
@@ -68,7 +68,7 @@ export class FileHasher {
     if (sharedHasher === this) sharedHasher = undefined;
     for (const waiting of this.waiting.values()) waiting.reject(error);
     this.waiting.clear();
-    void this.worker.terminate();
+    void stopWorker(this.worker);
   }
 }
 

@@ -2,7 +2,7 @@
 // back as transferred Uint32Arrays, and turns a load failure or a crash into one MegadocsError for all callers.
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { type ErrorCode, MegadocsError } from '../errors.js';
-import { startWorker } from '../worker-entry.js';
+import { startWorker, stopWorker } from '../worker-entry.js';
 import type { CacheDir } from './table-cache.js';
 import type { TokenTables } from './token-tables.js';
 
@@ -170,9 +170,7 @@ export class TokenizerPool {
     if (this.closed) return;
     this.closed = true;
     this.rejectPending(this.failure ?? new MegadocsError('TOKENIZER', 'the tokenizer pool was closed'));
-    await Promise.all(
-      [this.builder, ...this.slots.map((slot) => slot.worker)].map((worker) => worker.terminate()),
-    );
+    await Promise.all([this.builder, ...this.slots.map((slot) => slot.worker)].map(stopWorker));
   }
 
   private onReply(slot: WorkerSlot, reply: BatchReply): void {

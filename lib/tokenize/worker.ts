@@ -4,6 +4,7 @@
 // protocol is defined in pool.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MegadocsError, messageOf } from '../errors.js';
+import { serveMessages } from '../worker-entry.js';
 import { documentBosId, loadTokenTables } from './encoders.js';
 import type { BatchReply, SerializedError, WorkerMessage, WorkerSettings } from './pool.js';
 import { documentRoom, encodeDocument, type IdEncoder, idEncoder, type TokenTables } from './token-tables.js';
@@ -48,7 +49,7 @@ function encodeBatches(): void {
     const tokens = scratch.slice(0, at);
     port.postMessage({ type: 'batch', id, tokens, ends } satisfies BatchReply, [tokens.buffer, ends.buffer]);
   };
-  port.on('message', async (message: WorkerMessage) => {
+  serveMessages(port, async (message: WorkerMessage) => {
     if (message.type === 'tables') {
       try {
         signalTables(message.tables);
@@ -71,5 +72,9 @@ function encodeBatches(): void {
   });
 }
 
-if (settings.role === 'tables') await buildTables();
-else encodeBatches();
+if (settings.role === 'tables') {
+  // Listening lets a pool closed during the load stop this thread gracefully; done, it closes the port itself.
+  serveMessages(port, () => undefined);
+  await buildTables();
+  port.close();
+} else encodeBatches();
