@@ -305,6 +305,25 @@ describe('megadocs generate and run with --wait-for-server', () => {
     expect(record.error).toMatch(/gave up waiting for/);
   });
 
+  it('stops with 130 on Ctrl-C while it waits for a server that never answers, marked interrupted', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/v1`;
+    const out = await tempDir();
+    const child = startCli(generateArgs(SAMPLE, out, url, '--wait-for-server', '600'));
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const done = waitCli(child);
+    await until(() => stderr.includes('waiting for'));
+    child.kill('SIGINT');
+    // Without the signal reaching the wait it would go on for --wait-for-server (600 s), past the test's timeout.
+    const result = await done;
+    expect(result.code).toBe(130);
+    const record = JSON.parse(await readFile(join(out, 'megadocs.json'), 'utf8')) as Record<string, unknown>;
+    expect(record.status).toBe('interrupted');
+  });
+
   it('waits out a server stopped mid-run and restarted: no failed document, no retry spent', async () => {
     const { file } = await realInput(await tempDir(), 120);
     const first = await llmServer({ latency: 10 });

@@ -130,9 +130,11 @@ export class HttpBackend implements LlmBackend {
 
   /**
    * Once a server answers (waiting as requests would), asks what the servers serve (GET /v1/models): the model
-   * when none was given, a given one they do not serve refused, and the context size. Before any request.
+   * when none was given, a given one they do not serve refused, and the context size. Before any request;
+   * `signal` (the run's interrupt) ends the wait for a server that does not answer.
    */
-  async discover(): Promise<void> {
+  async discover(signal?: AbortSignal): Promise<void> {
+    if (signal) this.watch(signal);
     await this.endpoints.untilAnswering(this.stopped.signal);
     this.served = await discoverModel(this.servers, this.served.model || undefined);
     for (const endpoint of this.servers) endpoint.useModel(this.served.model);

@@ -75,7 +75,7 @@ async function backendFor(settings: BackendSettings): Promise<LlmBackend> {
     onWarning: settings.onWarning,
   });
   try {
-    await backend.discover();
+    await backend.discover(settings.signal);
   } catch (error) {
     await backend.close();
     throw error;

@@ -147,7 +147,13 @@ export async function executeJob<C, S extends object>(job: Job<C, S>): Promise<S
   let reusedAnswers: ReusedAnswers | undefined;
   try {
     if (job.llm) {
-      backend = await openBackend({ ...job.llm, signal: job.signal, onWarning: job.onWarning });
+      // Opening waits for a server that may never answer: Ctrl-C ends that wait too, and a backend that opens
+      // after it is closed.
+      const opening = openBackend({ ...job.llm, signal: job.signal, onWarning: job.onWarning });
+      backend = await Promise.race([opening, rejectOnAbort(job.signal, job.abortHint)]).catch((error) => {
+        void opening.then((late) => late.close()).catch(() => {});
+        throw error;
+      });
       journal = await Journal.open({
         stateDir: runDir.stateDir,
         configHash: hashConfig(identity),
