@@ -121,6 +121,28 @@ const MODELS = [
     normalize: (t: string) => t.normalize('NFC'),
     every: 5,
   },
+  // byte-level BPE, the ByteLevel pre-tokenizer's own regex (no Split), one token for BOS and EOS, no BOS added
+  {
+    model: 'gpt2',
+    vocabSize: 50_257,
+    eosId: 50_256,
+    bosId: 50_256,
+    eosToken: '<|endoftext|>',
+    bosToken: '<|endoftext|>',
+    normalize: same,
+    every: 5,
+  },
+  // byte-level BPE (Mistral's Tekken): a Split regex then ByteLevel without its regex, ignore_merges, 1,000 added
+  {
+    model: 'mistral_nemo',
+    vocabSize: 131_072,
+    eosId: 2,
+    bosId: 1,
+    eosToken: '</s>',
+    bosToken: '<s>',
+    normalize: same,
+    every: 5,
+  },
   // byte-level BPE, a Sequence of three Split regexes (numbers, CJK runs, words) each splitting the pieces left
   {
     model: 'deepseek_v3',

