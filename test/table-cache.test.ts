@@ -1,14 +1,15 @@
 // The on-disk cache of token tables: written on first use, read back (in shared memory) with the same ids, a
 // truncated or foreign file rebuilt, one file per rank-file content, and no cache when the directory is
 // unusable or MEGADOCS_CACHE_DIR is off.
-import { copyFile, mkdtemp, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runtimeOptionsFromEnv } from '../bin/environment.js';
-import { loadEncoder, loadTokenTables as loadTables } from '../lib/tokenize/encoders.js';
+import { loadEncoder, loadTokenTables as loadTables, tokenizerFacts } from '../lib/tokenize/encoders.js';
 import { idEncoder, type TokenTables } from '../lib/tokenize/token-tables.js';
 import { SHARED_TOKENIZERS } from './helpers/cli.js';
+import { npmModelDir } from './helpers/npm-tokenizers.js';
 
 const LLAMA_FILE = path.join(SHARED_TOKENIZERS, 'meta-llama-3-8B.tiktoken');
 const SAMPLE = 'Cached tables, the same ids: naïve café 12345 <|endoftext|>\n\n  indented';
@@ -71,6 +72,31 @@ describe('token table cache', () => {
     await loadTokenTables(`tiktoken:${copy}`);
     expect(await cachedFiles(dir)).toHaveLength(1);
     expect(ids(original)).toEqual((await loadEncoder(`tiktoken:${LLAMA_FILE}`)).encode(SAMPLE));
+  });
+
+  it("caches a tokenizer.json's facts by its files' contents, and gives the same facts as a read of the file", async () => {
+    const dir = await cacheDir();
+    const model = path.join(dir, 'qwen3');
+    await mkdir(model);
+    for (const name of ['tokenizer.json', 'tokenizer_config.json'])
+      await copyFile(path.join(npmModelDir('qwen3'), name), path.join(model, name));
+    const read = await tokenizerFacts(model, undefined, false);
+    expect(await tokenizerFacts(model, undefined, dir)).toEqual(read);
+    const [head] = (await cachedFiles(dir)).filter((name) => name.endsWith('-head.v4.json'));
+    expect(head).toBeDefined();
+    expect(await tokenizerFacts(model, undefined, dir)).toEqual(read);
+    // --eos-token is looked up among the cached added tokens.
+    expect(await tokenizerFacts(model, '<|endoftext|>', dir)).toEqual(
+      await tokenizerFacts(model, '<|endoftext|>', false),
+    );
+    // Another eos_token in tokenizer_config.json is another file: read again, cached beside the first.
+    const configFile = path.join(model, 'tokenizer_config.json');
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    await writeFile(configFile, JSON.stringify({ ...config, eos_token: '<|endoftext|>' }));
+    const changed = await tokenizerFacts(model, undefined, dir);
+    expect(changed).toEqual(await tokenizerFacts(model, undefined, false));
+    expect(changed.eosToken).toBe('<|endoftext|>');
+    expect((await cachedFiles(dir)).filter((name) => name.endsWith('-head.v4.json'))).toHaveLength(2);
   });
 
   it('works without a cache when the directory cannot be written or the cache is off', async () => {

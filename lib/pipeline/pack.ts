@@ -105,7 +105,9 @@ export async function runPack(input: PackConfigInput, run: PackRunOptions = {}):
   const progress = run.progress ?? newPackProgress();
   if (config.format !== 'jsonl') await prepareTokenizer(config.tokenizer, run.hubTokenizer);
   const encoder =
-    config.format !== 'jsonl' ? await tokenizerFacts(config.tokenizer, config.eosToken) : undefined;
+    config.format !== 'jsonl'
+      ? await tokenizerFacts(config.tokenizer, config.eosToken, run.cacheDir)
+      : undefined;
   // Checked here, before any work: --token-dtype must hold the vocabulary.
   const dtype = encoder && tokenDtype(encoder.vocabSize, config.tokenDtype);
   const summary = await executeJob({

@@ -28,6 +28,7 @@ import {
   type TokenizerFacts,
   tokenizerFacts,
 } from '../tokenize/encoders.js';
+import type { CacheDir } from '../tokenize/table-cache.js';
 import { STREAM_NAMES, type StreamName } from '../types.js';
 import { executeJob, type JobContext } from './executor.js';
 import { generationIdentity, generationSteps, generatorTokenizerFor, recipeFor } from './generation.js';
@@ -73,9 +74,10 @@ export interface RunOptions extends RuntimeOptions {
 async function tokenizerFor(
   config: RunConfig,
   recipeNeedsIt: boolean,
+  cacheDir: CacheDir,
 ): Promise<{ tokenizer: TokenizerFacts; textTokenizer?: Encoder }> {
   if (!recipeNeedsIt && config.maxInputTokens === undefined)
-    return { tokenizer: await tokenizerFacts(config.tokenizer, config.eosToken) };
+    return { tokenizer: await tokenizerFacts(config.tokenizer, config.eosToken, cacheDir) };
   const textTokenizer = await loadEncoder(config.tokenizer, config.eosToken);
   return { tokenizer: textTokenizer, textTokenizer };
 }
@@ -105,7 +107,7 @@ async function executeRun(
   const recipe = await recipeFor(config);
   await prepareTokenizer(config.tokenizer, run.hubTokenizer);
   if (config.generatorTokenizer) await prepareTokenizer(config.generatorTokenizer, run.hubTokenizer);
-  const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe));
+  const { tokenizer, textTokenizer } = await tokenizerFor(config, recipeNeedsTokenizer(recipe), run.cacheDir);
   tokenDtype(tokenizer.vocabSize, config.tokenDtype); // --token-dtype must hold the vocabulary: checked first
   const generatorTokenizer = await generatorTokenizerFor(config);
   const budget = budgetFor(config);

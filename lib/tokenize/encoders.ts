@@ -21,7 +21,7 @@ import {
 } from '../hub/tokenizer-download.js';
 import { dependencyVersion } from '../version.js';
 import { MAX_IDS_PER_UNIT } from './piece-encoder.js';
-import { type CacheDir, cachedTokenTables } from './table-cache.js';
+import { type CacheDir, cachedJson, cachedTokenTables } from './table-cache.js';
 import { LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_OF_TEXT, readTiktokenFile } from './tiktoken-file.js';
 import { buildTokenTables, idEncoder, type TokenTables } from './token-tables.js';
 import {
@@ -30,7 +30,12 @@ import {
   TOKENIZER_JSON,
   tokenizerJsonPath,
 } from './tokenizer-json.js';
-import { tokenizerJsonFacts, tokenizerJsonTables } from './tokenizer-json-tables.js';
+import {
+  type TokenizerJsonHead,
+  tokenizerJsonFacts,
+  tokenizerJsonHead,
+  tokenizerJsonTables,
+} from './tokenizer-json-tables.js';
 
 export interface Encoder extends TokenizerFacts {
   /** The spec it was loaded from. */
@@ -128,7 +133,7 @@ async function tokenizerJsonEncoder(spec: string, eosToken: string | undefined):
   const encodeInto = idEncoder(tables).encodeInto;
   return {
     name: spec,
-    ...tokenizerJsonFacts(json, eosToken),
+    ...tokenizerJsonFacts(tokenizerJsonHead(json), eosToken),
     encode: (text) => {
       const ids = new Uint32Array(text.length * MAX_IDS_PER_UNIT + 3);
       return Array.from(ids.subarray(0, encodeInto(text, ids, 0)));
@@ -205,13 +210,8 @@ export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promis
   checkTokenizerSpec(spec);
   if (isTokenizerJsonSpec(spec)) {
     const build = async () => tokenizerJsonTables(await readTokenizerJson(await tokenizerJsonFile(spec)));
-    let contents: Buffer;
-    try {
-      contents = await tokenizerJsonContents(spec);
-    } catch {
-      return build(); // reading the file again reports the error, naming it
-    }
-    return cachedTokenTables(`tokenizer-json-${sha256(contents).slice(0, 32)}`, build, cacheDir);
+    const key = await tokenizerJsonCacheKey(spec);
+    return key === undefined ? build() : cachedTokenTables(key, build, cacheDir);
   }
   const build = async () => tablesOf(await loadParts(spec));
   if (!spec.startsWith(TIKTOKEN_PREFIX)) {
@@ -224,6 +224,28 @@ export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promis
     return build(); // reading the rank file again reports the error, naming the file
   }
   return cachedTokenTables(`tiktoken-${sha256(contents).slice(0, 32)}`, build, cacheDir);
+}
+
+/** The cache key of a tokenizer.json spec: its files' contents; undefined when they cannot be read. */
+async function tokenizerJsonCacheKey(spec: string): Promise<string | undefined> {
+  try {
+    return `tokenizer-json-${sha256(await tokenizerJsonContents(spec)).slice(0, 32)}`;
+  } catch {
+    return undefined; // reading the file again reports the error, naming it
+  }
+}
+
+/**
+ * What the facts of a tokenizer.json come from, cached beside its tables: reading and checking the whole file
+ * takes the main thread 0.3-3 s (GPT-2 to Gemma 3), on every run, for a few numbers. The key is the files'
+ * contents, so a cached head belongs to a file that was read and checked whole before.
+ */
+async function tokenizerJsonHeadOf(spec: string, cacheDir: CacheDir): Promise<TokenizerJsonHead> {
+  const file = await tokenizerJsonFile(spec);
+  const build = async () => tokenizerJsonHead(await readTokenizerJson(file));
+  const key = await tokenizerJsonCacheKey(spec);
+  const head = key === undefined ? await build() : await cachedJson(`${key}-head`, build, cacheDir);
+  return { ...head, file };
 }
 
 function sha256(contents: Buffer): string {
@@ -296,12 +318,17 @@ const NAMED_FACTS: Record<(typeof TOKENIZER_NAMES)[number], TokenizerFacts> = {
 
 /**
  * Vocabulary size and EOS/BOS ids of `spec`. Unlike loadEncoder this keeps nothing loaded: importing a named
- * encoding's ranks pins ~60 MB in the module cache, which the tokenizer workers already hold.
+ * encoding's ranks pins ~60 MB in the module cache, which the tokenizer workers already hold. A tokenizer.json's
+ * facts are cached in `cacheDir` (see CacheDir), beside its tables.
  */
-export async function tokenizerFacts(spec: string, eosToken?: string): Promise<TokenizerFacts> {
+export async function tokenizerFacts(
+  spec: string,
+  eosToken?: string,
+  cacheDir?: CacheDir,
+): Promise<TokenizerFacts> {
   checkTokenizerSpec(spec);
   if (isTokenizerJsonSpec(spec))
-    return tokenizerJsonFacts(await readTokenizerJson(await tokenizerJsonFile(spec)), eosToken);
+    return tokenizerJsonFacts(await tokenizerJsonHeadOf(spec, cacheDir), eosToken);
   const named = eosToken === undefined ? NAMED_FACTS[spec as keyof typeof NAMED_FACTS] : undefined;
   return named ?? factsOf(await loadParts(spec), eosToken);
 }

@@ -61,7 +61,7 @@ async function* encodeOnPool(input: Highland.Stream<Doc>, options: TokenizeOptio
   const eosId =
     options.eosToken === undefined
       ? undefined
-      : (await tokenizerFacts(options.tokenizer, options.eosToken)).eosId;
+      : (await tokenizerFacts(options.tokenizer, options.eosToken, options.cacheDir)).eosId;
   // A worker thread has no Hub options: it loads an hf: tokenizer from where this thread downloaded it.
   const pool = new TokenizerPool({
     ...options,

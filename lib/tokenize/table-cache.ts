@@ -2,6 +2,7 @@
 // table (~0.2 s of CPU, more when the cores are busy) on every run. One file per encoding and table format,
 // read into shared memory; written atomically; a missing, stale or unreadable file is rebuilt, and a
 // cache directory that cannot be written is simply not used. The caller says where (or false: no cache).
+// Beside them, small JSON values (a tokenizer.json's facts for the main thread), cached the same way.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -40,8 +41,7 @@ export async function cachedTokenTables(
   build: () => Promise<TokenTables>,
   cacheDir: CacheDir,
 ): Promise<TokenTables> {
-  const base = cacheDir ?? path.join(homedir(), '.cache', 'megadocs');
-  const file = base !== false && path.join(base, 'tokenizers', `${key}.v${FORMAT}.tables`);
+  const file = cacheFile(cacheDir, `${key}.v${FORMAT}.tables`);
   const cached = file && readTables(file);
   if (cached) return cached;
   const tables = await build();
@@ -73,6 +73,31 @@ function fromShape(shape: unknown, view: (ref: ArrayRef) => TypedArray): unknown
   return shape;
 }
 
+/** The path of the cache's file `name`; false when the cache is off. */
+function cacheFile(cacheDir: CacheDir, name: string): string | false {
+  const base = cacheDir ?? path.join(homedir(), '.cache', 'megadocs');
+  return base !== false && path.join(base, 'tokenizers', name);
+}
+
+/**
+ * A small JSON value cached under `key` beside the tables (e.g. what the main thread needs of a tokenizer),
+ * built and cached when missing or unreadable; `value` must survive JSON.stringify and JSON.parse unchanged.
+ */
+export async function cachedJson<T>(key: string, build: () => Promise<T>, cacheDir: CacheDir): Promise<T> {
+  const file = cacheFile(cacheDir, `${key}.v${FORMAT}.json`);
+  if (file) {
+    try {
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as { format: number; value: T };
+      if (cached.format === FORMAT) return cached.value;
+    } catch {
+      // missing or unreadable: built again below
+    }
+  }
+  const value = await build();
+  if (file) writeAtomically(file, Buffer.from(JSON.stringify({ format: FORMAT, value })));
+  return value;
+}
+
 const aligned = (offset: number) => Math.ceil(offset / ALIGN) * ALIGN;
 
 /** Best effort: a cache that cannot be written only costs the next run the build. */
@@ -87,10 +112,15 @@ function writeTables(file: string, tables: TokenTables): void {
     offset = aligned(offset) + array.byteLength;
     parts.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
   }
+  writeAtomically(file, Buffer.concat(parts));
+}
+
+/** Best effort, as for the tables: a file that cannot be written is left out. */
+function writeAtomically(file: string, contents: Buffer): void {
   const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(temporary, Buffer.concat(parts));
+    writeFileSync(temporary, contents);
     renameSync(temporary, file);
   } catch {
     try {

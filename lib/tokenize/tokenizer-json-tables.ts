@@ -9,18 +9,36 @@ import { pieceSymbols } from './merge-symbols.js';
 import { buildTokenTables, type TokenTables } from './token-tables.js';
 import type { TokenizerJson } from './tokenizer-json.js';
 
+/** What the facts of a tokenizer.json come from: small enough to cache, so a run need not read the file. */
+export interface TokenizerJsonHead {
+  file: string;
+  /** Largest id + 1, added tokens included. */
+  vocabSize: number;
+  /** The added tokens (names and ids), where --eos-token is looked up. */
+  addedTokens: [string, number][];
+  eos?: string;
+  bos?: string;
+  addBos: boolean;
+}
+
+export function tokenizerJsonHead(json: TokenizerJson): TokenizerJsonHead {
+  const { file, addedTokens, eos, bos, addBos } = json;
+  return { file, vocabSize: json.tokenBytes.length, addedTokens: [...addedTokens], eos, bos, addBos };
+}
+
 /** The vocabulary size (added tokens included), EOS (`eosToken`, --eos-token, else the config's) and BOS. */
-export function tokenizerJsonFacts(json: TokenizerJson, eosToken?: string): TokenizerFacts {
+export function tokenizerJsonFacts(json: TokenizerJsonHead, eosToken?: string): TokenizerFacts {
+  const addedTokens = new Map(json.addedTokens);
   const idOf = (token: string | undefined, field: string) => {
     if (token === undefined) return undefined;
-    const id = json.addedTokens.get(token);
+    const id = addedTokens.get(token);
     if (id === undefined) {
       throw new MegadocsError(
         'TOKENIZER',
         `${field} ${JSON.stringify(token)} is not an added token of the tokenizer`,
         {
           where: json.file,
-          hint: `Pass --eos-token with one of its added tokens: ${[...json.addedTokens.keys()].slice(0, 8).join(', ')}, ...`,
+          hint: `Pass --eos-token with one of its added tokens: ${[...addedTokens.keys()].slice(0, 8).join(', ')}, ...`,
         },
       );
     }
@@ -36,7 +54,7 @@ export function tokenizerJsonFacts(json: TokenizerJson, eosToken?: string): Toke
   }
   const bosId = idOf(json.bos, 'bos_token');
   return {
-    vocabSize: json.tokenBytes.length,
+    vocabSize: json.vocabSize,
     eosId,
     eosToken: eos,
     ...(bosId === undefined ? {} : { bosId, bosToken: json.bos, addBos: json.addBos }),
@@ -65,7 +83,12 @@ export function tokenizerJsonTables(json: TokenizerJson): TokenTables {
     text !== undefined && !added.has(id) && rebuilt(id, text) ? text : undefined,
   );
   const tokenEntries = json.tokenBytes.map((bytes, id) => (added.has(id) ? undefined : entry(bytes)));
-  const tables = buildTokenTables(pieceTexts, json.splitRegex, tokenizerJsonFacts(json), tokenEntries);
+  const tables = buildTokenTables(
+    pieceTexts,
+    json.splitRegex,
+    tokenizerJsonFacts(tokenizerJsonHead(json)),
+    tokenEntries,
+  );
   return {
     ...tables,
     presplit: json.presplitRegexes.map(({ source, flags }) => ({ source, flags })),
