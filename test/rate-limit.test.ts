@@ -157,4 +157,25 @@ describe("against a hosted API (the simulated server's hosted mode)", () => {
     expect(stats.answered).toBe(30);
     expect(stats.rateLimited).toBeLessThanOrEqual(1);
   });
+
+  it('a request held back by --rpm fails with the abort when its signal aborts, and sends nothing', async () => {
+    const sim = await hosted({});
+    const client = new HttpBackend({
+      urls: [sim.url],
+      api: 'chat',
+      model: 'sim-model',
+      concurrency: 'auto',
+      timeoutMs: 30_000,
+      rateLimits: { rpm: 1 },
+      stats: createGenerateStats(),
+    });
+    closers.push(() => client.close());
+    await client.complete(request(0, 5));
+    // The next request may go in a minute: it waits in the lease until the signal aborts.
+    const controller = new AbortController();
+    const held = client.complete(request(1, 5), controller.signal);
+    setTimeout(() => controller.abort(new Error('stopped by the test')), 200);
+    await expect(held).rejects.toThrow('stopped by the test');
+    expect(sim.stats().received).toBe(1);
+  });
 });

@@ -193,17 +193,22 @@ export class EndpointSet {
     return next;
   }
 
-  /** Sleeps `ms` or until woken. */
+  /** Sleeps `ms` or until woken; rejects with the signal's reason when it aborts. */
   private nap(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const done = () => {
+      const leave = () => {
         clearTimeout(timer);
         this.sleepers.delete(done);
         signal?.removeEventListener('abort', aborted);
+      };
+      const done = () => {
+        leave();
         resolve();
       };
+      // Not through done(): a promise resolved first ignores the reject, and the lease would nap again at once,
+      // for ever, never yielding to the event loop (a Ctrl-C'd generate spun at full CPU and never exited).
       const aborted = () => {
-        done();
+        leave();
         reject(signal!.reason);
       };
       const timer = setTimeout(done, ms);
