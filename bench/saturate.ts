@@ -17,8 +17,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '4' },
     'time-scale': { type: 'string', default: '0.1' },
+    /** Only the scenarios whose name holds this (`hosted` for the hosted mode), e.g. `--scenario KV`. */
+    scenario: { type: 'string' },
+    /** The concurrencies to run, e.g. `--concurrency 64,auto` (the best fixed is of those run). */
+    concurrency: { type: 'string', default: '8,64,256,1024,auto' },
   },
 });
+const wanted = (name: string) => values.scenario === undefined || name.includes(values.scenario);
+const CONCURRENCIES = values.concurrency.split(',');
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const TIME_SCALE = Number(values['time-scale']);
@@ -26,7 +32,7 @@ const CLI = path.join(REPO, 'dist/bin/megadocs.js');
 const DATA_FILE = path.resolve(REPO, '../shared/data/fineweb-300.jsonl');
 /** Documents in the input: more than the fastest profile answers in a run (each run stops after its window). */
 const DOCUMENTS = 12_000;
-const FIXED = ['8', '64', '256', '1024'] as const;
+const FIXED = CONCURRENCIES.filter((c) => c !== 'auto');
 /** Tokens per generation (the sim's outputTokens range); rephrase asks max_tokens 1024, so all finish `stop`. */
 const OUTPUT_TOKENS: [number, number] = [100, 400];
 
@@ -198,6 +204,7 @@ async function measure(sims: Sim[], input: string, work: string, args: string[])
       child.kill('SIGKILL');
       await exited;
     }
+    if (args.includes('auto') || args.includes('--rpm') || args.includes('--tpm')) printLimits(out);
     await rm(out, { recursive: true, force: true });
     // The stopped client's requests are aborted by the servers; wait until they are idle again.
     for (let i = 0; i < 100; i += 1) {
@@ -207,6 +214,21 @@ async function measure(sims: Sim[], input: string, work: string, args: string[])
       if (idle) break;
       await sleep(100);
     }
+  }
+}
+
+/** The limits `auto` chose over time, per endpoint, from the stopped run's megadocs.json (when it has them). */
+function printLimits(out: string): void {
+  try {
+    const record = JSON.parse(readFileSync(path.join(out, 'megadocs.json'), 'utf8')) as {
+      stats?: { generate?: { concurrency?: { endpoints?: Array<{ limits?: Array<[number, number]> }> } } };
+    };
+    for (const [index, endpoint] of (record.stats?.generate?.concurrency?.endpoints ?? []).entries()) {
+      const limits = (endpoint.limits ?? []).map(([at, limit]) => `${at}s:${limit}`).join(' ');
+      console.log(`    auto limits, endpoint ${index + 1}: ${limits}`);
+    }
+  } catch {
+    // no record: nothing to print
   }
 }
 
@@ -244,7 +266,7 @@ async function saturation(scenario: Scenario, input: string, work: string): Prom
   try {
     console.log(`\n${scenario.name}: ${describeSims(scenario.sims)}`);
     const results = new Map<string, Measure | string>();
-    for (const concurrency of [...FIXED, 'auto']) {
+    for (const concurrency of CONCURRENCIES) {
       results.set(concurrency, await measure(sims, input, work, ['--concurrency', concurrency]));
     }
     const fixed = FIXED.map((c) => results.get(c)).filter((m): m is Measure => typeof m !== 'string');
@@ -334,8 +356,9 @@ async function main(): Promise<void> {
         `per generation; sims at timeScale ${TIME_SCALE}; per run ${WARMUP} s warm-up then ${SECONDS} s measured ` +
         '(tok/s in real seconds; /peak: over the theoretical peak for the measured workload; noisy on shared cores)',
     );
-    for (const scenario of SCENARIOS) await saturation(scenario, input, work);
-    await hosted(input, work);
+    for (const scenario of SCENARIOS.filter((each) => wanted(each.name)))
+      await saturation(scenario, input, work);
+    if (wanted('hosted')) await hosted(input, work);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
