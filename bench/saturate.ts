@@ -221,9 +221,9 @@ async function measure(sims: Sim[], input: string, work: string, args: string[])
 function printLimits(out: string): void {
   try {
     const record = JSON.parse(readFileSync(path.join(out, 'megadocs.json'), 'utf8')) as {
-      stats?: { generate?: { concurrency?: { endpoints?: Array<{ limits?: Array<[number, number]> }> } } };
+      stats?: { concurrency?: { endpoints?: Array<{ limits?: Array<[number, number]> }> } };
     };
-    for (const [index, endpoint] of (record.stats?.generate?.concurrency?.endpoints ?? []).entries()) {
+    for (const [index, endpoint] of (record.stats?.concurrency?.endpoints ?? []).entries()) {
       const limits = (endpoint.limits ?? []).map(([at, limit]) => `${at}s:${limit}`).join(' ');
       console.log(`    auto limits, endpoint ${index + 1}: ${limits}`);
     }

@@ -88,6 +88,29 @@ describe('the load rule', () => {
     ).toBe(16);
   });
 
+  it('turns sequences into requests by what ours hold at the server: fewer than n once samples finish', () => {
+    // 64 requests of n=4 hold 180 sequences (some samples done): 2.8 each. Aiming at the batch of 256 and a queue
+    // of 2 requests' samples (8) takes 94 requests: half the way there. Counted as 4 each, it would be 66.
+    const memory: LoadRuleMemory = { batchLimit: 256, waiting: 0, running: 180 };
+    const load = { running: 180, waiting: 0 };
+    expect(limitFromLoad({ ...base, limit: 64, inFlight: 64, inFlightSequences: 256, load }, memory)).toBe(
+      79,
+    );
+  });
+
+  it('does not take a batch still admitting a burst for full, and probes past a limit learned too low', () => {
+    const burst: LoadRuleMemory = { waiting: 100, running: 100 };
+    const admitting = { running: 300, waiting: 200 };
+    const sample = { ...base, limit: 128, inFlight: 128, inFlightSequences: 512 };
+    expect(limitFromLoad({ ...sample, load: admitting }, burst)).toBe(128);
+    expect(burst.batchLimit).toBeUndefined();
+    // Full at the learned 64 with nothing waiting at two samples: the limit may be higher; look 10% further.
+    const low: LoadRuleMemory = { batchLimit: 64, waiting: 0, running: 64 };
+    const full = { running: 64, waiting: 0, cacheUsage: 0.3 };
+    expect(limitFromLoad({ ...base, inFlightSequences: 64, load: full }, low)).toBeGreaterThan(16);
+    expect(low.batchLimit).toBe(71);
+  });
+
   it('does not grow while our requests are not reaching the server (the client is the bottleneck)', () => {
     expect(
       limitFromLoad(

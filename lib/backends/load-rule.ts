@@ -1,5 +1,7 @@
 // The in-flight limit of one endpoint from its server's load (vLLM or SGLang /metrics): keep the batch full and
-// the queue a few requests long; double while nothing waits, back off when the KV cache preempts.
+// the queue about one decode step long; double while nothing waits, back off when the KV cache preempts.
+// The server counts sequences (a request of `n` samples is n of them until its first samples finish), so the rule
+// works in sequences and turns them into requests by what our requests hold at the server now.
 import type { ServerLoad } from './server-load.js';
 
 /**
@@ -10,18 +12,23 @@ const QUEUE_TARGET_STEPS = 1;
 const QUEUE_TARGET_REQUESTS = 2;
 /** KV cache use above which the limit does not grow (the next sequences would preempt others). */
 const CACHE_FULL = 0.95;
-/** The share of the queue's distance from its target corrected per sample (a full step overshoots). */
+/** KV cache use above which a batch that is full at its learned limit is not probed for more room. */
+const CACHE_BUSY = 0.8;
+/** The share of the distance from the target corrected per sample (a full step overshoots). */
 const GAIN = 0.5;
 /** The limit kept after preemptions rose. */
 const PREEMPTION_BACKOFF = 0.85;
+/** How much room past the learned batch limit a full batch with nothing waiting is probed for. */
+const BATCH_PROBE = 1.1;
 
 /** What the rule remembers between samples. */
 export interface LoadRuleMemory {
-  /** The most engine requests seen running while others waited: the server's batch limit as learned. */
+  /** The sequences seen running while a queue stood and the batch did not grow: the batch limit as learned. */
   batchLimit?: number;
   preemptions?: number;
-  /** The queue at the last sample: a queue is one when it is there at two samples running. */
+  /** The queue and the batch at the last sample: a queue is one when it is there at two samples running. */
   waiting?: number;
+  running?: number;
 }
 
 export interface LoadSample {
@@ -42,37 +49,53 @@ const TRANSIT_SHARE = 0.25;
 /** The next limit (unclamped) after one /metrics sample. */
 export function limitFromLoad(sample: LoadSample, memory: LoadRuleMemory): number {
   const { limit, inFlight, saturated, load } = sample;
-  const sequencesPerRequest = inFlight > 0 ? Math.max(1, sample.inFlightSequences / inFlight) : 1;
+  const samplesPerRequest = inFlight > 0 ? Math.max(1, sample.inFlightSequences / inFlight) : 1;
   const preempted =
     load.preemptions !== undefined &&
     memory.preemptions !== undefined &&
     load.preemptions > memory.preemptions;
   memory.preemptions = load.preemptions ?? memory.preemptions;
-  // Requests that just arrived wait for the next scheduler step: only a queue seen twice running counts.
+  // Requests that just arrived wait for the next scheduler step: only a queue seen twice running counts, and
+  // only while the batch stopped growing (a server still admitting, e.g. prefilling a burst, is not full).
   const waiting = Math.min(load.waiting, memory.waiting ?? 0);
+  const batchGrew = memory.running !== undefined && load.running > memory.running;
   memory.waiting = load.waiting;
-  if (waiting > 0) memory.batchLimit = Math.max(memory.batchLimit ?? 0, load.running);
-  // Of ours in flight, those the server holds now (it counts other clients' too: at most ours).
-  const atServer = Math.min(inFlight, (load.running + load.waiting) / sequencesPerRequest);
+  memory.running = load.running;
+  const live = load.running + load.waiting;
+  // Sequences per request of ours at the server: n at first, fewer once some of a request's samples finished.
+  const perRequest =
+    inFlight > 0 ? Math.min(samplesPerRequest, Math.max(1, live / inFlight)) : samplesPerRequest;
+  /** Our requests it takes to hold `sequences` at the server. */
+  const requestsFor = (sequences: number) => sequences / perRequest;
+  const base = Math.min(limit, inFlight);
   if (preempted) {
     // The KV cache, not max_num_seqs, bounds this batch: what ran when it preempted is not room to grow back into.
     const kept = Math.max(1, Math.floor(load.running * PREEMPTION_BACKOFF));
     memory.batchLimit = Math.min(memory.batchLimit ?? kept, kept);
-    return Math.min(limit, Math.floor(atServer * PREEMPTION_BACKOFF));
+    return Math.min(limit, Math.floor(base * PREEMPTION_BACKOFF));
   }
   const queueTarget = sample.sequenceTokens
     ? (QUEUE_TARGET_STEPS * Math.max(1, load.running)) / sample.sequenceTokens
-    : QUEUE_TARGET_REQUESTS * sequencesPerRequest;
-  const excess = waiting - queueTarget;
-  // Requests already sent cannot be called back: count down from those the server holds, not from the limit.
-  if (excess > 0) return Math.min(limit, Math.floor(atServer - (GAIN * excess) / sequencesPerRequest));
-  // Our requests are not reaching the server (this client is the bottleneck): more would only wait here.
-  const inTransit = inFlight - atServer > Math.max(QUEUE_TARGET_REQUESTS, TRANSIT_SHARE * inFlight);
+    : QUEUE_TARGET_REQUESTS * samplesPerRequest;
+  const queueLimit = queueTarget;
+  const queued = waiting > queueLimit && !batchGrew;
+  // What runs while a queue stands is the limit now (a probe past it, or a KV cache that fills, moves it).
+  if (queued) memory.batchLimit = load.running;
+  /** The sequences aimed at: a full batch and the queue target. */
+  const target = (memory.batchLimit ?? load.running) + queueTarget;
+  // Requests already sent cannot be called back: count down from those in flight, not from the limit.
+  if (queued) return Math.min(limit, Math.floor(base - GAIN * (base - requestsFor(target))));
+  // Fewer sequences at the server than our requests: many are not reaching it (this client is the bottleneck).
+  const inTransit = inFlight - live > Math.max(QUEUE_TARGET_REQUESTS, TRANSIT_SHARE * inFlight);
   // A queue seen once: no growth, and no cut before the next sample confirms it.
-  const queueNow = load.waiting > queueTarget;
-  if (!saturated || inTransit || queueNow || (load.cacheUsage ?? 0) >= CACHE_FULL) return limit;
+  const queueNow = load.waiting > queueLimit;
+  const cache = load.cacheUsage ?? 0;
+  if (!saturated || inTransit || queueNow || cache >= CACHE_FULL) return limit;
   // Nothing waits and the batch limit is not known yet: the server takes all we send.
-  if (load.waiting === 0 && memory.batchLimit === undefined) return limit * 2;
-  const batchRoom = Math.max(0, (memory.batchLimit ?? 0) - load.running);
-  return limit + Math.max(1, Math.round((GAIN * (batchRoom - excess)) / sequencesPerRequest));
+  if (memory.batchLimit === undefined) return limit * 2;
+  // Full at the learned limit with nothing waiting: the limit was learned low (a burst being admitted); look further.
+  if (load.running >= memory.batchLimit && load.waiting === 0 && waiting === 0 && cache < CACHE_BUSY) {
+    memory.batchLimit = Math.ceil(memory.batchLimit * BATCH_PROBE);
+  }
+  return limit + Math.max(1, Math.round(GAIN * (requestsFor(target) - base)));
 }
