@@ -324,7 +324,7 @@ async function hosted(input: string, work: string): Promise<void> {
     });
     try {
       const runs: Array<[string, string[]]> = [
-        ['C=64, no limit flag', ['--concurrency', '64']],
+        ['C=64, no flag (the limits from the headers)', ['--concurrency', '64']],
         [`${flags.join(' ')} (auto)`, flags],
       ];
       for (const [label, args] of runs) {

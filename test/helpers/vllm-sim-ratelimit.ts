@@ -10,9 +10,9 @@ export interface HostedLimits {
   /** `sliding` (default): the last window's admissions count; `fixed`: windows aligned to the server's start. */
   window?: 'sliding' | 'fixed';
   /**
-   * The window's length in real ms (default 60,000 x timeScale: a simulated minute). The headers describe this
-   * window as it is (limit per window, reset in real time): a client told the rate per real minute gets
-   * rpm x 60,000 / windowMs.
+   * The window's length in real ms (default 60,000 x timeScale: a simulated minute). The headers say what OpenAI's
+   * do, per real minute: the limit and what remains x 60,000 / windowMs (a 3 s window of rpm 120 says 2,400),
+   * the reset in real time; a client told the rate by flag gets the same rpm x 60,000 / windowMs.
    */
   windowMs?: number;
 }
@@ -133,14 +133,16 @@ export class HostedRateLimiter {
         : last.at + this.windowMs;
     const reset = formatDuration(resetAt - now);
     const headers: Record<string, string> = {};
+    /** A count per window as the count per real minute the headers state. */
+    const perMinute = (count: number) => String(Math.floor((count * 60_000) / this.windowMs));
     if (this.limits.rpm !== undefined) {
-      headers['x-ratelimit-limit-requests'] = String(this.limits.rpm);
-      headers['x-ratelimit-remaining-requests'] = String(Math.max(0, this.limits.rpm - usedRequests));
+      headers['x-ratelimit-limit-requests'] = perMinute(this.limits.rpm);
+      headers['x-ratelimit-remaining-requests'] = perMinute(Math.max(0, this.limits.rpm - usedRequests));
       headers['x-ratelimit-reset-requests'] = reset;
     }
     if (this.limits.tpm !== undefined) {
-      headers['x-ratelimit-limit-tokens'] = String(this.limits.tpm);
-      headers['x-ratelimit-remaining-tokens'] = String(Math.max(0, this.limits.tpm - usedTokens));
+      headers['x-ratelimit-limit-tokens'] = perMinute(this.limits.tpm);
+      headers['x-ratelimit-remaining-tokens'] = perMinute(Math.max(0, this.limits.tpm - usedTokens));
       headers['x-ratelimit-reset-tokens'] = reset;
     }
     return headers;
