@@ -1,7 +1,6 @@
 // The documents `megadocs plan` looks at: all, or a seeded sample of N (Parquet: row counts from the footers and
 // only the sampled rows' row groups read; other files read through into a seeded reservoir).
-import { type AsyncBuffer, type FileMetaData, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import type { AsyncBuffer, FileMetaData } from 'hyparquet';
 import { Reservoir } from './reservoir.js';
 import { seededIntegers } from './shuffle.js';
 import { requireFormat } from './sources/formats/detect.js';
@@ -46,6 +45,8 @@ const FOOTER_FETCH = 1 << 16;
 
 async function parquetFooter(shard: ShardRef): Promise<ParquetShard> {
   const file = await shard.openBuffer();
+  // Loaded only for Parquet inputs: every run plans at its start, and most read JSONL.
+  const { parquetMetadataAsync } = await import('hyparquet');
   const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH });
   return { shard, file, metadata, rows: Number(metadata.num_rows) };
 }
@@ -56,6 +57,10 @@ async function parquetRows(
   positions: number[],
   textField: string,
 ): Promise<Doc[]> {
+  const [{ parquetReadObjects }, { compressors }] = await Promise.all([
+    import('hyparquet'),
+    import('hyparquet-compressors'),
+  ]);
   const docs: Doc[] = [];
   let groupStart = 0;
   let next = 0;
