@@ -77,8 +77,7 @@ export function limitFromLoad(sample: LoadSample, memory: LoadRuleMemory): numbe
   const queueTarget = sample.sequenceTokens
     ? (QUEUE_TARGET_STEPS * Math.max(1, load.running)) / sample.sequenceTokens
     : QUEUE_TARGET_REQUESTS * samplesPerRequest;
-  const queueLimit = queueTarget;
-  const queued = waiting > queueLimit && !batchGrew;
+  const queued = waiting > queueTarget && !batchGrew;
   // What runs while a queue stands is the limit now (a probe past it, or a KV cache that fills, moves it).
   if (queued) memory.batchLimit = load.running;
   /** The sequences aimed at: a full batch and the queue target. */
@@ -88,7 +87,7 @@ export function limitFromLoad(sample: LoadSample, memory: LoadRuleMemory): numbe
   // Fewer sequences at the server than our requests: many are not reaching it (this client is the bottleneck).
   const inTransit = inFlight - live > Math.max(QUEUE_TARGET_REQUESTS, TRANSIT_SHARE * inFlight);
   // A queue seen once: no growth, and no cut before the next sample confirms it.
-  const queueNow = load.waiting > queueLimit;
+  const queueNow = load.waiting > queueTarget;
   const cache = load.cacheUsage ?? 0;
   if (!saturated || inTransit || queueNow || cache >= CACHE_FULL) return limit;
   // Nothing waits and the batch limit is not known yet: the server takes all we send.
