@@ -217,22 +217,25 @@ export async function loadTokenTables(spec: string, cacheDir?: CacheDir): Promis
   if (!spec.startsWith(TIKTOKEN_PREFIX)) {
     return cachedTokenTables(`${spec}-gpt-tokenizer-${dependencyVersion('gpt-tokenizer')}`, build, cacheDir);
   }
-  let contents: Buffer;
-  try {
-    contents = await readFile(spec.slice(TIKTOKEN_PREFIX.length));
-  } catch {
-    return build(); // reading the rank file again reports the error, naming the file
-  }
-  return cachedTokenTables(`tiktoken-${sha256(contents).slice(0, 32)}`, build, cacheDir);
+  const key = await contentCacheKey('tiktoken', () => readFile(spec.slice(TIKTOKEN_PREFIX.length)));
+  return key === undefined ? build() : cachedTokenTables(key, build, cacheDir);
 }
 
-/** The cache key of a tokenizer.json spec: its files' contents; undefined when they cannot be read. */
-async function tokenizerJsonCacheKey(spec: string): Promise<string | undefined> {
+/**
+ * A cache key from a tokenizer's file contents (`PREFIX-HASH`); undefined when they cannot be read, and then the
+ * build reads the file again and reports the error, naming it.
+ */
+async function contentCacheKey(prefix: string, read: () => Promise<Buffer>): Promise<string | undefined> {
   try {
-    return `tokenizer-json-${sha256(await tokenizerJsonContents(spec)).slice(0, 32)}`;
+    return `${prefix}-${sha256(await read()).slice(0, 32)}`;
   } catch {
-    return undefined; // reading the file again reports the error, naming it
+    return undefined;
   }
+}
+
+/** The cache key of a tokenizer.json spec: its files' contents. */
+function tokenizerJsonCacheKey(spec: string): Promise<string | undefined> {
+  return contentCacheKey('tokenizer-json', () => tokenizerJsonContents(spec));
 }
 
 /**
