@@ -126,7 +126,7 @@ describe("against a hosted API (the simulated server's hosted mode)", () => {
     return sim;
   }
 
-  async function send(sim: VllmSim, rateLimits: { rpm?: number; tpm?: number }, count: number) {
+  function hostedClient(sim: VllmSim, rateLimits: { rpm?: number; tpm?: number }): HttpBackend {
     const client = new HttpBackend({
       urls: [sim.url],
       api: 'chat',
@@ -137,6 +137,11 @@ describe("against a hosted API (the simulated server's hosted mode)", () => {
       stats: createGenerateStats(),
     });
     closers.push(() => client.close());
+    return client;
+  }
+
+  async function send(sim: VllmSim, rateLimits: { rpm?: number; tpm?: number }, count: number) {
+    const client = hostedClient(sim, rateLimits);
     await Promise.all(Array.from({ length: count }, (_, seed) => client.complete(request(seed, 50))));
   }
 
@@ -160,16 +165,7 @@ describe("against a hosted API (the simulated server's hosted mode)", () => {
 
   it('a request held back by --rpm fails with the abort when its signal aborts, and sends nothing', async () => {
     const sim = await hosted({});
-    const client = new HttpBackend({
-      urls: [sim.url],
-      api: 'chat',
-      model: 'sim-model',
-      concurrency: 'auto',
-      timeoutMs: 30_000,
-      rateLimits: { rpm: 1 },
-      stats: createGenerateStats(),
-    });
-    closers.push(() => client.close());
+    const client = hostedClient(sim, { rpm: 1 });
     await client.complete(request(0, 5));
     // The next request may go in a minute: it waits in the lease until the signal aborts.
     const controller = new AbortController();
